@@ -1,0 +1,689 @@
+"""The primitives of `wisp.backends.interface`, written once over an array module.
+
+NumPy (CPU) and CuPy (CUDA) share this code: `ArrayBackend(xp)` only calls functions the
+two modules have in common. Buffers are the module's own arrays. Nothing here knows about
+autograd; fused ops (conv, pooling, softmax, layer_norm) return what their backward needs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+DTYPE_NAMES = ("float32", "float16", "float64", "int32", "int64", "bool", "uint8", "int8")
+
+
+class ArrayBackend:
+    """Primitives over an array module `xp` (numpy or cupy)."""
+
+    def __init__(self, xp: Any, device: str) -> None:
+        self.xp = xp
+        self.device = device
+        self._dtypes = {name: xp.dtype(name) for name in DTYPE_NAMES}
+        self._names = {dt: name for name, dt in self._dtypes.items()}
+        self._as_strided = xp.lib.stride_tricks.as_strided
+
+    # ------------------------------------------------------------------ memory
+    def np_dtype(self, name: str) -> Any:
+        return self._dtypes[name]
+
+    def dtype_name(self, buf: Any) -> str:
+        try:
+            return self._names[buf.dtype]
+        except KeyError:
+            raise TypeError(f"unsupported array dtype {buf.dtype}") from None
+
+    def from_host(self, data: Any, dtype: str | None) -> Any:
+        """A new buffer from host data (nested lists, scalars, arrays, bytes)."""
+        xp = self.xp
+        if isinstance(data, bytes | bytearray | memoryview):
+            return xp.frombuffer(bytes(data), dtype=self._dtypes[dtype or "uint8"]).copy()
+        arr = xp.asarray(data, dtype=None if dtype is None else self._dtypes[dtype])
+        if arr.dtype not in self._names:
+            raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}")
+        # Always own the memory: a tensor must not alias the caller's list/array silently.
+        return arr.copy() if arr is data or arr.base is not None else arr
+
+    def wrap(self, array: Any) -> Any:
+        """Adopt an existing array without copying (`from_numpy`)."""
+        if array.dtype not in self._names:
+            raise TypeError(f"from_numpy: unsupported dtype {array.dtype}")
+        return array
+
+    def to_host(self, buf: Any) -> Any:
+        return buf
+
+    def tolist(self, buf: Any) -> Any:
+        return buf.tolist()
+
+    def format(self, buf: Any) -> str:
+        """The values as text for `repr` (NumPy's layout, comma separated)."""
+        host = self.to_host(buf)
+        import numpy
+
+        return numpy.array2string(host, separator=", ", threshold=1000, edgeitems=3,
+                                  prefix="tensor(")
+
+    def item(self, buf: Any) -> Any:
+        return buf.item()
+
+    def full(self, shape: tuple[int, ...], value: Any, dtype: str) -> Any:
+        return self.xp.full(shape, value, dtype=self._dtypes[dtype])
+
+    def empty(self, shape: tuple[int, ...], dtype: str) -> Any:
+        return self.xp.empty(shape, dtype=self._dtypes[dtype])
+
+    def arange(self, start: float, stop: float, step: float, dtype: str) -> Any:
+        return self.xp.arange(start, stop, step, dtype=self._dtypes[dtype])
+
+    def linspace(self, start: float, stop: float, steps: int, dtype: str) -> Any:
+        return self.xp.linspace(start, stop, steps, dtype=self._dtypes[dtype])
+
+    def eye(self, n: int, m: int, dtype: str) -> Any:
+        return self.xp.eye(n, m, dtype=self._dtypes[dtype])
+
+    def _generator(self, seed: int, counter: int) -> Any:
+        # Counter-based: (seed, call counter) fully determines the stream, on any backend.
+        return self.xp.random.Generator(self.xp.random.Philox(key=[seed, counter]))
+
+    def uniform(self, shape, low: float, high: float, dtype: str, seed: int, counter: int):
+        gen = self._generator(seed, counter)
+        out = gen.random(shape, dtype=self.xp.float64 if dtype == "float64" else self.xp.float32)
+        if low != 0.0 or high != 1.0:
+            out = out * (high - low) + low
+        return out.astype(self._dtypes[dtype], copy=False)
+
+    def normal(self, shape, mean: float, std: float, dtype: str, seed: int, counter: int):
+        gen = self._generator(seed, counter)
+        fdt = self.xp.float64 if dtype == "float64" else self.xp.float32
+        out = gen.standard_normal(shape, dtype=fdt)
+        if mean != 0.0 or std != 1.0:
+            out = out * std + mean
+        return out.astype(self._dtypes[dtype], copy=False)
+
+    def randint(self, shape, low: int, high: int, dtype: str, seed: int, counter: int):
+        gen = self._generator(seed, counter)
+        return gen.integers(low, high, size=shape).astype(self._dtypes[dtype], copy=False)
+
+    def randperm(self, n: int, dtype: str, seed: int, counter: int):
+        return self._generator(seed, counter).permutation(n).astype(self._dtypes[dtype])
+
+    def cast(self, buf: Any, dtype: str) -> Any:
+        return buf.astype(self._dtypes[dtype])
+
+    def copy(self, buf: Any) -> Any:
+        return buf.copy()
+
+    def exclusive(self, buf: Any) -> bool:
+        """True when `buf` owns writable memory no other array views (safe to adopt)."""
+        return buf.base is None and getattr(buf.flags, "writeable", True)
+
+    def contiguous(self, buf: Any) -> Any:
+        return self.xp.ascontiguousarray(buf)
+
+    def assign(self, dst: Any, src: Any) -> None:
+        """Write `src` (buffer or scalar, broadcast) into `dst` in place."""
+        dst[...] = src
+
+    # ------------------------------------------------------------ elementwise
+    def neg(self, a):
+        return self.xp.negative(a)
+
+    def exp(self, a):
+        return self.xp.exp(a)
+
+    def log(self, a):
+        return self.xp.log(a)
+
+    def log1p(self, a):
+        return self.xp.log1p(a)
+
+    def expm1(self, a):
+        return self.xp.expm1(a)
+
+    def sqrt(self, a):
+        return self.xp.sqrt(a)
+
+    def rsqrt(self, a):
+        return 1.0 / self.xp.sqrt(a)
+
+    def sin(self, a):
+        return self.xp.sin(a)
+
+    def cos(self, a):
+        return self.xp.cos(a)
+
+    def tanh(self, a):
+        return self.xp.tanh(a)
+
+    def sigmoid(self, a):
+        # Stable for both signs: exp never sees a large positive argument.
+        xp = self.xp
+        e = xp.exp(-xp.abs(a))
+        return xp.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(a.dtype, copy=False)
+
+    def relu(self, a):
+        return self.xp.maximum(a, 0)
+
+    def erf(self, a):
+        return _erf(self.xp, a)
+
+    def abs(self, a):
+        return self.xp.abs(a)
+
+    def sign(self, a):
+        return self.xp.sign(a)
+
+    def recip(self, a):
+        return self.xp.reciprocal(a)
+
+    def floor(self, a):
+        return self.xp.floor(a)
+
+    def ceil(self, a):
+        return self.xp.ceil(a)
+
+    def round(self, a):
+        return self.xp.round(a)  # half to even, like torch
+
+    def logical_not(self, a):
+        return self.xp.logical_not(a)
+
+    def bitwise_not(self, a):
+        return self.xp.invert(a)
+
+    def isnan(self, a):
+        return self.xp.isnan(a)
+
+    def isinf(self, a):
+        return self.xp.isinf(a)
+
+    # Binary ops take buffers or Python scalars; the core has already promoted dtypes.
+    def add(self, a, b):
+        return self.xp.add(a, b)
+
+    def iadd(self, a, b):
+        """`a += b` in place when `a` is a fresh buffer the caller owns; returns `a`."""
+        a += b
+        return a
+
+    def sub(self, a, b):
+        return self.xp.subtract(a, b)
+
+    def mul(self, a, b):
+        return self.xp.multiply(a, b)
+
+    def div(self, a, b):
+        return self.xp.true_divide(a, b)
+
+    def floordiv(self, a, b):
+        return self.xp.floor_divide(a, b)
+
+    def remainder(self, a, b):
+        return self.xp.remainder(a, b)
+
+    def pow(self, a, b):
+        return self.xp.power(a, b)
+
+    def maximum(self, a, b):
+        return self.xp.maximum(a, b)
+
+    def minimum(self, a, b):
+        return self.xp.minimum(a, b)
+
+    def eq(self, a, b):
+        return self.xp.equal(a, b)
+
+    def ne(self, a, b):
+        return self.xp.not_equal(a, b)
+
+    def lt(self, a, b):
+        return self.xp.less(a, b)
+
+    def le(self, a, b):
+        return self.xp.less_equal(a, b)
+
+    def gt(self, a, b):
+        return self.xp.greater(a, b)
+
+    def ge(self, a, b):
+        return self.xp.greater_equal(a, b)
+
+    def logical_and(self, a, b):
+        return self.xp.logical_and(a, b)
+
+    def logical_or(self, a, b):
+        return self.xp.logical_or(a, b)
+
+    def logical_xor(self, a, b):
+        return self.xp.logical_xor(a, b)
+
+    def bitwise_and(self, a, b):
+        return self.xp.bitwise_and(a, b)
+
+    def bitwise_or(self, a, b):
+        return self.xp.bitwise_or(a, b)
+
+    def bitwise_xor(self, a, b):
+        return self.xp.bitwise_xor(a, b)
+
+    def where(self, cond, a, b):
+        return self.xp.where(cond, a, b)
+
+    def clip(self, a, lo, hi):
+        return self.xp.clip(a, lo, hi)
+
+    # -------------------------------------------------------------- reductions
+    def sum(self, a, axis, keepdim: bool, dtype: str | None = None):
+        dt = None if dtype is None else self._dtypes[dtype]
+        return self.xp.sum(a, axis=axis, keepdims=keepdim, dtype=dt)
+
+    def prod(self, a, axis, keepdim: bool, dtype: str | None = None):
+        dt = None if dtype is None else self._dtypes[dtype]
+        return self.xp.prod(a, axis=axis, keepdims=keepdim, dtype=dt)
+
+    def max(self, a, axis, keepdim: bool):
+        return self.xp.max(a, axis=axis, keepdims=keepdim)
+
+    def min(self, a, axis, keepdim: bool):
+        return self.xp.min(a, axis=axis, keepdims=keepdim)
+
+    def argmax(self, a, axis: int | None, keepdim: bool):
+        return self.xp.argmax(a, axis=axis, keepdims=keepdim)
+
+    def argmin(self, a, axis: int | None, keepdim: bool):
+        return self.xp.argmin(a, axis=axis, keepdims=keepdim)
+
+    def any(self, a, axis, keepdim: bool):
+        return self.xp.any(a, axis=axis, keepdims=keepdim)
+
+    def all(self, a, axis, keepdim: bool):
+        return self.xp.all(a, axis=axis, keepdims=keepdim)
+
+    def exclusive_prod(self, x, axes):
+        """Product over `axes` of every element but the one at each position (prod's grad)."""
+        xp = self.xp
+        axes = tuple(range(x.ndim)) if axes is None else tuple(axes)
+        rest = [i for i in range(x.ndim) if i not in axes]
+        perm = rest + list(axes)
+        xt = x.transpose(perm)
+        lead = xt.shape[: len(rest)]
+        flat = xt.reshape(lead + (-1,))
+        if flat.shape[-1] == 0:
+            return xp.zeros_like(x)
+        ones = xp.ones(lead + (1,), dtype=x.dtype)
+        left = xp.concatenate([ones, xp.cumprod(flat[..., :-1], axis=-1)], axis=-1)
+        rev = xp.cumprod(xp.flip(flat, -1)[..., :-1], axis=-1)
+        right = xp.flip(xp.concatenate([ones, rev], axis=-1), -1)
+        inv = [perm.index(i) for i in range(x.ndim)]
+        return (left * right).reshape(xt.shape).transpose(inv)
+
+    def cumsum(self, a, axis: int):
+        return self.xp.cumsum(a, axis=axis)
+
+    def cumprod(self, a, axis: int):
+        return self.xp.cumprod(a, axis=axis)
+
+    def sum_to_shape(self, g, shape: tuple[int, ...]):
+        """Reduce a broadcast gradient back to `shape` (the inverse of `expand`)."""
+        if g.shape == shape:
+            return g
+        lead = g.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1
+        )
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        return g.reshape(shape)
+
+    # ---------------------------------------------------------------- movement
+    def reshape(self, a, shape):
+        return a.reshape(shape)
+
+    def permute(self, a, axes):
+        return a.transpose(axes)
+
+    def expand(self, a, shape):
+        return self.xp.broadcast_to(a, shape)
+
+    def getitem(self, a, key):
+        return a[key]
+
+    def setitem(self, a, key, value) -> None:
+        a[key] = value
+
+    def index_backward(self, g, shape, key, basic: bool):
+        """Gradient of `a[key]`: scatter-add `g` into zeros of `shape`."""
+        out = self.xp.zeros(shape, dtype=g.dtype)
+        if basic:
+            out[key] = g
+        else:
+            self.xp.add.at(out, key, g)
+        return out
+
+    def pad(self, a, pads, value: float):
+        """`pads` is one (before, after) pair per axis; negative values crop."""
+        xp = self.xp
+        crop = tuple(
+            slice(-lo if lo < 0 else 0, (s + hi) if hi < 0 else s)
+            for (lo, hi), s in zip(pads, a.shape)
+        )
+        a = a[crop]
+        grow = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+        if not any(lo or hi for lo, hi in grow):
+            return a.copy()
+        return xp.pad(a, grow, mode="constant", constant_values=value)
+
+    def cat(self, bufs, axis: int):
+        return self.xp.concatenate(bufs, axis=axis)
+
+    def stack(self, bufs, axis: int):
+        return self.xp.stack(bufs, axis=axis)
+
+    def flip(self, a, axes):
+        return self.xp.flip(a, axis=axes)
+
+    def gather(self, a, axis: int, index):
+        return self.xp.take_along_axis(a, index, axis=axis)
+
+    def scatter_add(self, a, axis: int, index, src):
+        """`a` with `src` added at `index` along `axis` (a new buffer)."""
+        out = a.copy()
+        idx = list(self.xp.indices(index.shape, sparse=True))
+        idx[axis] = index
+        self.xp.add.at(out, tuple(idx), src[tuple(slice(0, s) for s in index.shape)])
+        return out
+
+    def index_select(self, a, axis: int, index):
+        return self.xp.take(a, index, axis=axis)
+
+    def index_add(self, shape, axis: int, index, src):
+        """Zeros of `shape` with `src` rows added at `index` along `axis`."""
+        out = self.xp.zeros(shape, dtype=src.dtype)
+        key = (slice(None),) * axis + (index,)
+        self.xp.add.at(out, key, src)
+        return out
+
+    def tril(self, a, k: int):
+        return self.xp.tril(a, k)
+
+    def triu(self, a, k: int):
+        return self.xp.triu(a, k)
+
+    def nonzero(self, a):
+        return self.xp.stack(self.xp.nonzero(a), axis=1)
+
+    # ----------------------------------------------------------------- compute
+    def matmul(self, a, b):
+        return self.xp.matmul(a, b)
+
+    def swap_last(self, a):
+        return self.xp.swapaxes(a, -1, -2)
+
+    def einsum(self, spec: str, *bufs):
+        return self.xp.einsum(spec, *bufs, optimize=len(bufs) > 2)
+
+    def softmax(self, a, axis: int):
+        xp = self.xp
+        e = xp.exp(a - xp.max(a, axis=axis, keepdims=True))
+        e /= xp.sum(e, axis=axis, keepdims=True)
+        return e
+
+    def softmax_backward(self, y, g, axis: int):
+        gy = g * y
+        gy -= y * gy.sum(axis=axis, keepdims=True)
+        return gy
+
+    def log_softmax(self, a, axis: int):
+        xp = self.xp
+        shifted = a - xp.max(a, axis=axis, keepdims=True)
+        shifted -= xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+        return shifted
+
+    def log_softmax_backward(self, y, g, axis: int):
+        return g - self.xp.exp(y) * g.sum(axis=axis, keepdims=True)
+
+    def layer_norm(self, x, weight, bias, nd: int, eps: float):
+        """Normalise over the last `nd` axes; returns (y, xhat, rstd) for the backward."""
+        xp = self.xp
+        axes = tuple(range(x.ndim - nd, x.ndim))
+        mean = x.mean(axis=axes, keepdims=True)
+        xc = x - mean
+        var = xp.mean(xc * xc, axis=axes, keepdims=True)
+        rstd = 1.0 / xp.sqrt(var + eps)
+        xhat = xc * rstd
+        y = xhat
+        if weight is not None:
+            y = y * weight
+        if bias is not None:
+            y = y + bias
+        return y, xhat, rstd
+
+    def layer_norm_backward(self, g, xhat, rstd, weight, nd: int, need_wb: bool):
+        axes = tuple(range(g.ndim - nd, g.ndim))
+        lead = tuple(range(g.ndim - nd))
+        dw = db = None
+        if need_wb:
+            dw = (g * xhat).sum(axis=lead)
+            db = g.sum(axis=lead)
+        gx = g * weight if weight is not None else g
+        n = math.prod(g.shape[g.ndim - nd :])
+        mean_g = gx.sum(axis=axes, keepdims=True) / n
+        mean_gx = (gx * xhat).sum(axis=axes, keepdims=True) / n
+        dx = (gx - mean_g - xhat * mean_gx) * rstd
+        return dx, dw, db
+
+    # -------------------------------------------------- convolution and pools
+    def _windows(self, x, kernel, stride, dilation):
+        """A strided view (N, C, *out, *kernel) of `x` (N, C, *spatial); no copy."""
+        nd = len(kernel)
+        spatial = x.shape[2:]
+        out = tuple(
+            (spatial[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(nd)
+        )
+        st = x.strides
+        strides = (
+            st[:2]
+            + tuple(st[2 + i] * stride[i] for i in range(nd))
+            + tuple(st[2 + i] * dilation[i] for i in range(nd))
+        )
+        return self._as_strided(x, x.shape[:2] + out + tuple(kernel), strides, writeable=False)
+
+    def _pad_spatial(self, x, pads, value=0.0):
+        if not any(lo or hi for lo, hi in pads):
+            return x
+        return self.xp.pad(x, [(0, 0), (0, 0), *pads], mode="constant", constant_values=value)
+
+    def _im2col(self, xp_, kernel, stride, dilation):
+        """Columns (N * P, C * K) of the padded input, plus the output spatial shape."""
+        nd = len(kernel)
+        win = self._windows(xp_, kernel, stride, dilation)
+        n, c = win.shape[:2]
+        out = win.shape[2 : 2 + nd]
+        order = (0, *range(2, 2 + nd), 1, *range(2 + nd, 2 + 2 * nd))
+        cols = win.transpose(order).reshape(n * math.prod(out), c * math.prod(kernel))
+        return cols, out
+
+    def conv(self, x, w, b, stride, pads, dilation, groups: int):
+        """N-d convolution (cross-correlation) by im2col + GEMM.
+
+        Returns (out, cols): `cols` is the im2col matrix, reused by `conv_weight_grad`.
+        """
+        xp = self.xp
+        nd = w.ndim - 2
+        n = x.shape[0]
+        cout = w.shape[0]
+        kernel = w.shape[2:]
+        xpad = self._pad_spatial(x, pads)
+        if groups == 1:
+            cols, out_sp = self._im2col(xpad, kernel, stride, dilation)
+            y = cols @ w.reshape(cout, -1).T
+        else:
+            cg, og = x.shape[1] // groups, cout // groups
+            parts, cols_list = [], []
+            for g in range(groups):
+                cols, out_sp = self._im2col(
+                    xpad[:, g * cg : (g + 1) * cg], kernel, stride, dilation
+                )
+                cols_list.append(cols)
+                parts.append(cols @ w[g * og : (g + 1) * og].reshape(og, -1).T)
+            y = xp.concatenate(parts, axis=1)
+            cols = cols_list
+        p = math.prod(out_sp)
+        y = y.reshape(n, p, cout)
+        if b is not None:
+            y += b
+        y = xp.ascontiguousarray(y.transpose(0, 2, 1)).reshape((n, cout) + tuple(out_sp))
+        del nd
+        return y, cols
+
+    def conv_weight_grad(self, g, x, w_shape, stride, pads, dilation, groups: int, cols=None):
+        """d(loss)/d(weight) of `conv`, given the output gradient `g`."""
+        xp = self.xp
+        n, cout = g.shape[:2]
+        kernel = tuple(w_shape[2:])
+        g2 = g.reshape(n, cout, -1).transpose(0, 2, 1).reshape(-1, cout)
+        if cols is None:
+            xpad = self._pad_spatial(x, pads)
+            cg = x.shape[1] // groups
+            cols = [
+                self._im2col(xpad[:, i * cg : (i + 1) * cg], kernel, stride, dilation)[0]
+                for i in range(groups)
+            ]
+            if groups == 1:
+                cols = cols[0]
+        if groups == 1:
+            return (g2.T @ cols).reshape(w_shape)
+        og = cout // groups
+        return xp.concatenate(
+            [(g2[:, i * og : (i + 1) * og].T @ cols[i]) for i in range(groups)], axis=0
+        ).reshape(w_shape)
+
+    def conv_input_grad(self, g, w, x_shape, stride, pads, dilation, groups: int):
+        """d(loss)/d(input) of `conv` (also the forward of a transposed convolution)."""
+        xp = self.xp
+        nd = w.ndim - 2
+        n, cout = g.shape[:2]
+        out_sp = g.shape[2:]
+        kernel = w.shape[2:]
+        cin = x_shape[1]
+        cg, og = cin // groups, cout // groups
+        g2 = g.reshape(n, cout, -1).transpose(0, 2, 1).reshape(-1, cout)
+        if groups == 1:
+            dcols = g2 @ w.reshape(cout, -1)
+        else:
+            dcols = xp.concatenate(
+                [
+                    g2[:, i * og : (i + 1) * og] @ w[i * og : (i + 1) * og].reshape(og, -1)
+                    for i in range(groups)
+                ],
+                axis=1,
+            )
+        dcols = dcols.reshape((n, *out_sp, cin, *kernel))
+        padded = tuple(s + lo + hi for s, (lo, hi) in zip(x_shape[2:], pads))
+        dx = xp.zeros((n, cin) + padded, dtype=g.dtype)
+        move = (0, nd + 1, *range(1, nd + 1))  # (N, *out, C) -> (N, C, *out)
+        for k in itertools.product(*(range(s) for s in kernel)):
+            sl = tuple(
+                slice(k[i] * dilation[i], k[i] * dilation[i] + stride[i] * (out_sp[i] - 1) + 1,
+                      stride[i])
+                for i in range(nd)
+            )
+            dx[(slice(None), slice(None)) + sl] += dcols[(Ellipsis,) + tuple(k)].transpose(move)
+        crop = tuple(slice(lo, lo + s) for s, (lo, _) in zip(x_shape[2:], pads))
+        return dx[(slice(None), slice(None)) + crop]
+
+    def max_pool(self, x, kernel, stride, pads, dilation):
+        """Max over windows; returns (out, argmax within each window) for the backward."""
+        xp = self.xp
+        nd = len(kernel)
+        fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+        win = self._windows(self._pad_spatial(x, pads, fill), kernel, stride, dilation)
+        flat = win.reshape(win.shape[: 2 + nd] + (-1,))
+        idx = flat.argmax(axis=-1)
+        out = xp.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
+        return out, idx
+
+    def max_pool_backward(self, g, idx, x_shape, kernel, stride, pads, dilation):
+        xp = self.xp
+        nd = len(kernel)
+        out_sp = g.shape[2:]
+        padded = tuple(s + lo + hi for s, (lo, hi) in zip(x_shape[2:], pads))
+        dx = xp.zeros(tuple(x_shape[:2]) + padded, dtype=g.dtype)
+        for flat_k, k in enumerate(itertools.product(*(range(s) for s in kernel))):
+            sl = tuple(
+                slice(k[i] * dilation[i], k[i] * dilation[i] + stride[i] * (out_sp[i] - 1) + 1,
+                      stride[i])
+                for i in range(nd)
+            )
+            dx[(slice(None), slice(None)) + sl] += xp.where(idx == flat_k, g, 0)
+        crop = tuple(slice(lo, lo + s) for s, (lo, _) in zip(x_shape[2:], pads))
+        return dx[(slice(None), slice(None)) + crop]
+
+    def avg_pool(self, x, kernel, stride, pads, divisor):
+        """Window sums divided by `divisor` (a scalar or a buffer broadcast over N, C)."""
+        nd = len(kernel)
+        win = self._windows(self._pad_spatial(x, pads), kernel, stride, (1,) * nd)
+        return win.sum(axis=tuple(range(2 + nd, 2 + 2 * nd))) / divisor
+
+    def avg_pool_backward(self, g, x_shape, kernel, stride, pads, divisor):
+        gd = g / divisor
+        cin = x_shape[1]
+        w = self.xp.ones((cin, 1) + tuple(kernel), dtype=g.dtype)
+        return self.conv_input_grad(gd, w, x_shape, stride, pads, (1,) * len(kernel), cin)
+
+
+def _erf(xp: Any, a: Any) -> Any:
+    """erf without SciPy: W. J. Cody's rational approximations (|error| < 1e-15).
+
+    NumPy has no erf ufunc; computing in float64 and casting back keeps float32 exact
+    to the last bit in practice.
+    """
+    x = a.astype(xp.float64)
+    ax = xp.abs(x)
+    out = xp.empty_like(x)
+    small = ax < 0.5
+    big = ~small
+    if small.any():
+        z = x[small]
+        t = z * z
+        p = ((((0.185777706184603153 * t + 3.16112374387056560) * t + 113.864154151050156) * t
+              + 377.485237685302021) * t + 3209.37758913846947)
+        q = ((((t + 23.6012909523441209) * t + 244.024637934444173) * t
+              + 1282.61652607737228) * t + 2844.23683343917062)
+        out[small] = z * p / q
+    if big.any():
+        z = ax[big]
+        mid = z < 4.0
+        r = xp.empty_like(z)
+        zm = z[mid]
+        if zm.size:
+            p = 2.15311535474403846e-8 * zm
+            q = zm
+            for c, d in zip(_ERFC_P, _ERFC_Q):
+                p = (p + c) * zm
+                q = (q + d) * zm
+            p = p + 1.23033935479799725e3
+            q = q + 1.23033935480374942e3
+            r[mid] = xp.exp(-zm * zm) * p / q
+        zt = z[~mid]
+        if zt.size:
+            t = 1.0 / (zt * zt)
+            p = (((((0.0163153871373020978 * t + 0.305326634961232344) * t
+                    + 0.360344899949804439) * t + 0.125781726111229246) * t
+                  + 0.0160837851487422766) * t + 0.000658749161529837803)
+            q = (((((t + 2.56852019228982242) * t + 1.87295284992346725) * t
+                   + 0.527905102951428412) * t + 0.0605183413124413191) * t
+                 + 0.00233520497626869185)
+            r[~mid] = xp.exp(-zt * zt) / zt * (0.564189583547756287 - t * p / q)
+        out[big] = xp.sign(x[big]) * (1.0 - r)
+    return out.astype(a.dtype, copy=False)
+
+
+_ERFC_P = (5.64188496988670089e-1, 8.88314979438837594, 6.61191906371416295e1,
+           2.98635138197400131e2, 8.81952221241769090e2, 1.71204761263407058e3,
+           2.05107837782607147e3)
+_ERFC_Q = (1.57449261107098347e1, 1.17693950891312499e2, 5.37181101862009858e2,
+           1.62138957456669019e3, 3.29079923573345963e3, 4.36261909014324716e3,
+           3.43936767414372164e3)

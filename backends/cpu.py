@@ -1,0 +1,14 @@
+"""The CPU backend: the shared array primitives over NumPy (BLAS underneath)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .array_backend import ArrayBackend
+
+
+class CPUBackend(ArrayBackend):
+    """NumPy buffers; `to_host` hands out the array itself (no copy)."""
+
+    def __init__(self) -> None:
+        super().__init__(np, "cpu")

@@ -1,0 +1,209 @@
+"""Reverse-mode autograd: grad mode, the `Function` node, and the backward walk.
+
+The engine is micrograd-sized on purpose: a `Function` computes on backend buffers in
+`forward`, keeps what its `backward` needs, and `backward` returns one buffer (or None) per
+input. Gradients flow as raw backend buffers, so the backward pass builds no graph.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_mode = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_mode, "enabled", True)
+
+
+class set_grad_enabled:  # noqa: N801 - torch spelling
+    """Context manager / decorator that sets grad mode for this thread."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = mode
+        self.prev: list[bool] = []
+
+    def __enter__(self) -> None:
+        self.prev.append(is_grad_enabled())
+        _mode.enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _mode.enabled = self.prev.pop()
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.__class__(self.mode):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(set_grad_enabled):  # noqa: N801
+    """Disable gradient recording (thread-local). Works as `with` and as a decorator.
+
+    >>> import wisp
+    >>> x = wisp.ones(2, requires_grad=True)
+    >>> with wisp.no_grad():
+    ...     (x * 2).requires_grad
+    False
+    """
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class enable_grad(set_grad_enabled):  # noqa: N801
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+class Function:
+    """One differentiable primitive. Subclasses define `forward` and `backward`.
+
+    `forward(*buffers, **attrs)` runs on backend buffers (`self.be` is the backend) and
+    returns a buffer; `backward(grad)` returns one gradient buffer or None per input.
+    """
+
+    be: Any
+    parents: tuple[Any, ...]
+    needs: tuple[bool, ...]
+    freed = False
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no forward")
+
+    def backward(self, grad: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no backward rule")
+
+    @classmethod
+    def apply(cls, *inputs: Any, **attrs: Any) -> Any:
+        from ._tensor import Tensor
+
+        be = inputs[0]._backend
+        for t in inputs:
+            if t._backend is not be:
+                raise RuntimeError(
+                    "Expected all tensors to be on the same device, but found at least two "
+                    f"devices, {be.device} and {t._backend.device}"
+                )
+        ctx = cls()
+        ctx.be = be
+        data = ctx.forward(*[t._data for t in inputs], **attrs)
+        if is_grad_enabled():
+            for t in inputs:
+                if t.requires_grad:
+                    ctx.parents = inputs
+                    ctx.needs = tuple(i.requires_grad for i in inputs)
+                    out = Tensor._make(data, be, True)
+                    out._ctx = ctx
+                    return out
+        return Tensor._make(data, be, False)
+
+
+def _toposort(root: Any) -> list[Any]:
+    """Non-leaf tensors reachable from `root`, parents before children (iterative DFS)."""
+    order: list[Any] = []
+    seen: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in seen or t._ctx is None:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        for p in t._ctx.parents:
+            if p.requires_grad and p._ctx is not None and id(p) not in seen:
+                stack.append((p, False))
+    return order
+
+
+def run_backward(root: Any, grad: Any, retain_graph: bool) -> None:
+    """Propagate `grad` (a buffer shaped like `root`) to every leaf that requires grad."""
+    be = root._backend
+    grads: dict[int, Any] = {id(root): grad}
+    leaves: dict[int, Any] = {}
+    leaf_grads: dict[int, Any] = {}
+    with no_grad():
+        for t in reversed(_toposort(root)):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._hooks:
+                g = _run_hooks(t, g)
+            if t._retain:
+                _accumulate(t, g, be, True)
+            ctx = t._ctx
+            if ctx.freed:
+                raise RuntimeError(
+                    "Trying to backward through the graph a second time (or directly access "
+                    "saved tensors after they have already been freed). Specify "
+                    "retain_graph=True if you need to backward twice."
+                )
+            in_grads = ctx.backward(g)
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            for p, pg, need in zip(ctx.parents, in_grads, ctx.needs):
+                if pg is None or not need:
+                    continue
+                key = id(p)
+                if p._ctx is None:
+                    leaves[key] = p
+                    prev = leaf_grads.get(key)
+                    leaf_grads[key] = pg if prev is None else be.add(prev, pg)
+                else:
+                    prev = grads.get(key)
+                    grads[key] = pg if prev is None else be.add(prev, pg)
+            if not retain_graph:
+                ctx.__dict__.clear()  # frees saved buffers and the links to parents
+                ctx.freed = True
+                ctx.parents = ()
+                ctx.needs = ()
+        if root._ctx is None and root.requires_grad:
+            leaves[id(root)] = root
+            leaf_grads[id(root)] = grad
+        handed: set[int] = {id(grad)}  # the caller's buffer is never adopted
+        for key, leaf in leaves.items():
+            g = leaf_grads[key]
+            if leaf._hooks:
+                g = _run_hooks(leaf, g)
+            _accumulate(leaf, g, be, id(g) in handed)
+            handed.add(id(g))
+
+
+def _run_hooks(t: Any, g: Any) -> Any:
+    from ._tensor import Tensor
+
+    for hook in t._hooks:
+        result = hook(Tensor._make(g, t._backend, False))
+        if result is not None:
+            g = result._data
+    return g
+
+
+def _accumulate(t: Any, g: Any, be: Any, shared: bool) -> None:
+    from ._tensor import Tensor
+
+    if t.grad is None:
+        # Gradient buffers may be shared between inputs (add passes one buffer to both) or be
+        # broadcast views: give each .grad its own memory so in-place updates stay local.
+        own = not shared and be.exclusive(g)
+        t.grad = Tensor._make(g if own else be.copy(g), be, False)
+    else:
+        t.grad._data = be.add(t.grad._data, g)

@@ -1,0 +1,810 @@
+"""`wisp.nn.functional` (import as F): activations, convolution, pooling, normalisation,
+attention and losses, with torch's signatures and semantics.
+
+Composed from tensor primitives (the composition is the reference); convolution, pooling,
+softmax, layer_norm and linear use fused primitives from `wisp.ops` that carry their own
+backward. Every formula here is written to stay finite for large inputs (no `where` whose
+untaken branch overflows: its gradient would be 0 * inf = NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .. import dtypes as D
+from .. import ops
+from ..creation import ones, rand, tensor
+from ..math import one_hot  # noqa: F401 - re-exported as F.one_hot
+from .._tensor import Tensor, _axis, where
+
+__all__ = [
+    "relu", "relu6", "leaky_relu", "gelu", "silu", "elu", "softplus", "sigmoid", "tanh",
+    "hardtanh", "softmax", "log_softmax", "dropout", "linear", "bilinear", "conv1d", "conv2d",
+    "conv3d", "conv_transpose2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "adaptive_avg_pool2d", "layer_norm", "group_norm", "batch_norm", "embedding",
+    "scaled_dot_product_attention", "pad", "interpolate", "mse_loss", "l1_loss",
+    "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "kl_div", "one_hot", "normalize", "cosine_similarity",
+]
+
+# ------------------------------------------------------------------------ activations
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    return ops.Relu.apply(input)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    return input.clamp(0.0, 6.0)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+    return input.clamp(min_val, max_val)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
+    return where(input > 0, input, input * negative_slope)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
+    """GELU, exact (`erf`) or the tanh approximation (`approximate="tanh"`)."""
+    if approximate == "tanh":
+        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
+        return input * 0.5 * (inner.tanh() + 1.0)
+    if approximate != "none":
+        raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate}")
+    return input * 0.5 * ((input * (1.0 / math.sqrt(2.0))).erf() + 1.0)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    return input * input.sigmoid()
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    # NOTE: expm1 sees only the negative part, so its gradient never meets exp(+large).
+    return where(input > 0, input, input.clamp(max=0.0).expm1() * alpha)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
+    """log(1 + exp(beta x)) / beta in the overflow-free form relu(bx) + log1p(exp(-|bx|))."""
+    bx = input * beta if beta != 1.0 else input
+    out = bx.relu() + (-bx.abs()).exp().log1p()
+    return out / beta if beta != 1.0 else out
+
+
+def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    return input.sigmoid()
+
+
+def tanh(input: Tensor) -> Tensor:  # noqa: A002
+    return input.tanh()
+
+
+def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:  # noqa: A002
+    x = input if dtype is None else input.type(dtype)
+    return ops.Softmax.apply(x, axis=_axis(_default_dim(x, dim), x.ndim))
+
+
+def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:  # noqa: A002
+    x = input if dtype is None else input.type(dtype)
+    return ops.LogSoftmax.apply(x, axis=_axis(_default_dim(x, dim), x.ndim))
+
+
+def _default_dim(x: Tensor, dim: int | None) -> int:
+    if dim is not None:
+        return dim
+    return 0 if x.ndim in (0, 1, 3) else 1  # torch's legacy implicit-dim rule
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Zero each element with probability `p` and scale the rest by 1/(1-p) (training only)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = rand(input.shape, dtype=input.dtype, device=input.device) >= p
+    return input * (keep.type(input.dtype) * (1.0 / (1.0 - p)))
+
+
+# ---------------------------------------------------------------------------- linear
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """input @ weight.T + bias (one fused node)."""
+    if input.shape[-1:] != weight.shape[-1:]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, input.shape))} and "
+            f"{'x'.join(map(str, weight.shape[::-1]))}): {input.shape[-1]} != {weight.shape[-1]}"
+        )
+    if bias is None:
+        return ops.Linear.apply(input, weight)
+    return ops.Linear.apply(input, weight, bias)
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y_k = x1^T W_k x2 + b_k."""
+    from ..math import einsum
+
+    out = einsum("bi,kij,bj->bk", input1.reshape(-1, input1.shape[-1]), weight,
+                 input2.reshape(-1, input2.shape[-1]))
+    out = out.reshape(*input1.shape[:-1], weight.shape[0])
+    return out + bias if bias is not None else out
+
+
+# ------------------------------------------------------------------------ convolution
+
+
+def _ntuple(v: Any, n: int, name: str) -> tuple[int, ...]:
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(int(x) for x in v)
+    if len(v) == 1:
+        return v * n
+    if len(v) != n:
+        raise RuntimeError(f"expected {name} to be a single integer or a list of {n} values")
+    return v
+
+
+def _conv_pads(padding: Any, kernel: Sequence[int], dilation: Sequence[int],
+               stride: Sequence[int], nd: int) -> list[tuple[int, int]]:
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0)] * nd
+        if padding != "same":
+            raise RuntimeError(f"Invalid padding string '{padding}', should be one of "
+                               "('valid', 'same')")
+        if any(s != 1 for s in stride):
+            raise RuntimeError("padding='same' is not supported for strided convolutions")
+        pads = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            pads.append((total // 2, total - total // 2))  # extra on the right, like torch
+        return pads
+    return [(p, p) for p in _ntuple(padding, nd, "padding")]
+
+
+def _batched(input: Tensor, nd: int, name: str) -> tuple[Tensor, bool]:  # noqa: A002
+    if input.ndim == nd + 1:
+        return input.unsqueeze(0), True
+    if input.ndim != nd + 2:
+        raise RuntimeError(
+            f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {name}, but got "
+            f"input of size: {list(input.shape)}"
+        )
+    return input, False
+
+
+def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,  # noqa: A002
+          dilation: Any, groups: int, nd: int) -> Tensor:
+    name = f"conv{nd}d"
+    x, unbatched = _batched(input, nd, name)
+    if weight.ndim != nd + 2:
+        raise RuntimeError(
+            f"Expected {nd + 2}-dimensional weight for {name}, but got weight of size "
+            f"{list(weight.shape)}"
+        )
+    if x.shape[1] != weight.shape[1] * groups or weight.shape[0] % groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
+            f"{list(x.shape)} to have {weight.shape[1] * groups} channels, but got {x.shape[1]} "
+            "channels instead"
+        )
+    stride = _ntuple(stride, nd, "stride")
+    dilation = _ntuple(dilation, nd, "dilation")
+    pads = _conv_pads(padding, weight.shape[2:], dilation, stride, nd)
+    for i in range(nd):
+        eff = dilation[i] * (weight.shape[2 + i] - 1) + 1
+        if x.shape[2 + i] + sum(pads[i]) < eff:
+            raise RuntimeError(
+                f"Calculated padded input size per channel: ({x.shape[2 + i] + sum(pads[i])}). "
+                f"Kernel size: ({eff}). Kernel size can't be greater than actual input size"
+            )
+    args = (x, weight) if bias is None else (x, weight, bias)
+    out = ops.Conv.apply(*args, stride=stride, pads=pads, dilation=dilation, groups=groups)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
+           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
+           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-D convolution over (N, C, H, W); padding may be an int, a pair, "same" or "valid"."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
+           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 3)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A002
+                     stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
+                     groups: int = 1, dilation: Any = 1) -> Tensor:
+    """The gradient of conv2d with respect to its input, as a layer (weight: Cin, Cout/g, kH, kW)."""
+    nd = 2
+    x, unbatched = _batched(input, nd, "conv_transpose2d")
+    if x.shape[1] != weight.shape[0]:
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected input "
+            f"{list(x.shape)} to have {weight.shape[0]} channels, but got {x.shape[1]} channels "
+            "instead"
+        )
+    stride = _ntuple(stride, nd, "stride")
+    dilation = _ntuple(dilation, nd, "dilation")
+    pad = _ntuple(padding, nd, "padding")
+    opad = _ntuple(output_padding, nd, "output_padding")
+    for i in range(nd):
+        if opad[i] >= max(stride[i], dilation[i]):
+            raise RuntimeError("output padding must be smaller than either stride or dilation")
+    out_sp = tuple(
+        (x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + dilation[i] * (weight.shape[2 + i] - 1)
+        + opad[i] + 1
+        for i in range(nd)
+    )
+    out_shape = (x.shape[0], weight.shape[1] * groups, *out_sp)
+    args = (x, weight) if bias is None else (x, weight, bias)
+    out = ops.ConvTranspose.apply(*args, stride=stride, pads=[(p, p) for p in pad],
+                                  dilation=dilation, groups=groups, out_shape=out_shape)
+    return out.squeeze(0) if unbatched else out
+
+
+# ---------------------------------------------------------------------------- pooling
+
+
+def _pool_geometry(x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any,
+                   dilation: Any, ceil_mode: bool) -> tuple[Any, ...]:
+    kernel = _ntuple(kernel_size, nd, "kernel_size")
+    stride = kernel if stride is None or stride == [] or stride == () else _ntuple(
+        stride, nd, "stride")
+    pad = _ntuple(padding, nd, "padding")
+    dil = _ntuple(dilation, nd, "dilation")
+    pads = []
+    for i in range(nd):
+        eff = dil[i] * (kernel[i] - 1) + 1
+        if pad[i] * 2 > eff:
+            raise RuntimeError(
+                f"pad should be at most half of effective kernel size, but got pad={pad[i]}, "
+                f"kernel_size={kernel[i]} and dilation={dil[i]}"
+            )
+        size = x.shape[2 + i] + 2 * pad[i]
+        if size < eff:
+            raise RuntimeError(
+                f"Given input size {tuple(x.shape)}, the calculated output size is too small "
+                f"(kernel {kernel}, padding {pad})"
+            )
+        num = size - eff
+        out = (-(-num // stride[i]) if ceil_mode else num // stride[i]) + 1
+        if ceil_mode and (out - 1) * stride[i] >= x.shape[2 + i] + pad[i]:
+            out -= 1
+        extra = max((out - 1) * stride[i] + eff - size, 0)  # ceil_mode overhang on the right
+        pads.append((pad[i], pad[i] + extra))
+    return kernel, stride, pads, dil, pad
+
+
+def _max_pool(input: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any,  # noqa: A002
+              dilation: Any, ceil_mode: bool, return_indices: bool) -> Tensor:
+    if return_indices:
+        raise NotImplementedError("max_pool: return_indices=True is not supported yet")
+    x, unbatched = _batched(input, nd, f"max_pool{nd}d")
+    kernel, stride, pads, dil, _ = _pool_geometry(x, nd, kernel_size, stride, padding,
+                                                  dilation, ceil_mode)
+    out = ops.MaxPool.apply(x, kernel=kernel, stride=stride, pads=pads, dilation=dil)
+    return out.squeeze(0) if unbatched else out
+
+
+def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+               dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    return _max_pool(input, 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+               dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    return _max_pool(input, 2, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _avg_pool(input: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any,  # noqa: A002
+              ceil_mode: bool, count_include_pad: bool, divisor_override: int | None) -> Tensor:
+    x, unbatched = _batched(input, nd, f"avg_pool{nd}d")
+    kernel, stride, pads, _, pad = _pool_geometry(x, nd, kernel_size, stride, padding, 1,
+                                                  ceil_mode)
+    if divisor_override:
+        divisor: Any = float(divisor_override)
+    elif count_include_pad and all(lo == hi for lo, hi in pads):
+        divisor = float(math.prod(kernel))
+    else:
+        # Count the cells each window covers: padding counts when count_include_pad, the
+        # ceil_mode overhang never does (torch's rule).
+        be = x._backend
+        spatial = x.shape[2:]
+        if count_include_pad:
+            grid = be.full((1, 1) + tuple(s + 2 * p for s, p in zip(spatial, pad)), 1.0,
+                           x.dtype.name)
+            grid_pads = [(0, hi - lo) for lo, hi in pads]
+        else:
+            grid = be.full((1, 1) + tuple(spatial), 1.0, x.dtype.name)
+            grid_pads = pads
+        divisor = be.avg_pool(grid, kernel, stride, grid_pads, 1.0)
+    out = ops.AvgPool.apply(x, kernel=kernel, stride=stride, pads=pads, divisor=divisor)
+    return out.squeeze(0) if unbatched else out
+
+
+def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    return _avg_pool(input, 1, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+               ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    return _avg_pool(input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:  # noqa: A002
+    """Average over the windows torch uses: [floor(i*in/out), ceil((i+1)*in/out))."""
+    x, unbatched = _batched(input, 2, "adaptive_avg_pool2d")
+    out_hw = _ntuple(output_size if output_size is not None else x.shape[2:], 2,
+                     "output_size") if not isinstance(output_size, Sequence) else tuple(
+        x.shape[2 + i] if s is None else int(s) for i, s in enumerate(output_size))
+    h, w = x.shape[2:]
+    oh, ow = out_hw
+    if h % oh == 0 and w % ow == 0:
+        out = avg_pool2d(x, (h // oh, w // ow))
+    else:
+        rows = []
+        for i in range(oh):
+            h0, h1 = (i * h) // oh, -((-(i + 1) * h) // oh)
+            cols = []
+            for j in range(ow):
+                w0, w1 = (j * w) // ow, -((-(j + 1) * w) // ow)
+                cols.append(x[:, :, h0:h1, w0:w1].mean((2, 3)))
+            rows.append(_stack(cols, -1))
+        out = _stack(rows, -2)
+    return out.squeeze(0) if unbatched else out
+
+
+def _stack(ts: list[Tensor], dim: int) -> Tensor:
+    from .._tensor import stack
+
+    return stack(ts, dim)
+
+
+# ---------------------------------------------------------------------- normalisation
+
+
+def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,  # noqa: A002
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    nd = len(shape)
+    if tuple(input.shape[input.ndim - nd :]) != shape or input.ndim < nd:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape "
+            f"[*, {', '.join(map(str, shape))}], but got input of size{list(input.shape)}"
+        )
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != shape:
+            raise RuntimeError(f"layer_norm: {name} of shape {p.shape} != normalized_shape {shape}")
+    extra = [t for t in (weight, bias) if t is not None]
+    return ops.LayerNorm.apply(input, *extra, nd=nd, eps=eps, has_w=weight is not None,
+                               has_b=bias is not None)
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,  # noqa: A002
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    n, c = input.shape[:2]
+    if c % num_groups:
+        raise RuntimeError(
+            f"Expected number of channels in input to be divisible by num_groups, but got input "
+            f"of shape {list(input.shape)} and num_groups={num_groups}"
+        )
+    x = input.reshape(n, num_groups, -1)
+    x = ops.LayerNorm.apply(x, nd=1, eps=eps, has_w=False, has_b=False).reshape(input.shape)
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        x = x * weight.reshape(bshape)
+    if bias is not None:
+        x = x + bias.reshape(bshape)
+    return x
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,  # noqa: A002
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over (N, *spatial) per channel; updates running stats in training."""
+    c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    axes = (0,) + tuple(range(2, input.ndim))
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if training:
+        n = input.numel() // c
+        if n <= 1:
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input size "
+                f"{list(input.shape)}"
+            )
+        mean = input.mean(axes, keepdim=True)
+        centered = input - mean
+        var = (centered * centered).mean(axes, keepdim=True)
+        x = centered * (var + eps).rsqrt()
+        if running_mean is not None and running_var is not None:
+            from ..autograd import no_grad
+
+            with no_grad():
+                m = mean.detach().reshape(c)
+                v = var.detach().reshape(c) * (n / (n - 1))
+                running_mean.copy_(running_mean * (1.0 - momentum) + m * momentum)
+                running_var.copy_(running_var * (1.0 - momentum) + v * momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("batch_norm in eval mode needs running_mean and running_var")
+        x = (input - running_mean.reshape(bshape)) * (running_var.reshape(bshape) + eps).rsqrt()
+    if weight is not None:
+        x = x * weight.reshape(bshape)
+    if bias is not None:
+        x = x + bias.reshape(bshape)
+    return x
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    n1 = x1.norm(2, dim).clamp(min=eps)
+    n2 = x2.norm(2, dim).clamp(min=eps)
+    return (x1 * x2).sum(dim) / (n1 * n2)
+
+
+# -------------------------------------------------------------- embedding, attention
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
+    """Rows of `weight` at the int64 indices `input`; rows at `padding_idx` get no gradient."""
+    if input.dtype not in (D.int64, D.int32):
+        raise RuntimeError(
+            f"Expected tensor for argument #1 'indices' to have one of the following scalar "
+            f"types: Long, Int; but got {input.dtype} instead"
+        )
+    flat = input.reshape(-1)
+    out = weight.index_select(0, flat)
+    if padding_idx is not None and weight.requires_grad:
+        pad_idx = padding_idx % weight.shape[0]
+        out = where((flat == pad_idx).unsqueeze(-1), out.detach(), out)
+    return out.reshape(*input.shape, weight.shape[1])
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Tensor | None = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None) -> Tensor:
+    """softmax(q k^T * scale + mask) v. A bool mask marks positions that may be attended."""
+    if query.shape[-1] != key.shape[-1]:
+        raise RuntimeError(
+            f"query and key must have the same embedding size: {query.shape} vs {key.shape}"
+        )
+    if key.shape[-2] != value.shape[-2]:
+        raise RuntimeError(
+            f"key and value must have the same sequence length: {key.shape} vs {value.shape}"
+        )
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query * scale) @ key.transpose(-2, -1)
+    lq, lk = query.shape[-2], key.shape[-2]
+    if is_causal:
+        if attn_mask is not None:
+            raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be "
+                               "set when is_causal=True")
+        attn_mask = ones(lq, lk, dtype=D.bool_, device=query.device).tril()
+    if attn_mask is not None:
+        if attn_mask.dtype is D.bool_:
+            scores = scores.masked_fill(~attn_mask, -math.inf)
+        else:
+            scores = scores + attn_mask
+    attn = scores.softmax(-1)
+    if dropout_p > 0.0:
+        attn = dropout(attn, dropout_p, True)
+    return attn @ value
+
+
+# --------------------------------------------------------------- padding, resampling
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:  # noqa: A002
+    """Pad the last len(pad)//2 dims: pad = (last_lo, last_hi, prev_lo, prev_hi, ...)."""
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) // 2 > input.ndim:
+        raise RuntimeError("Padding length should be less than or equal to two times the input "
+                           f"dimension but got padding length {len(pad)} and input of dimension "
+                           f"{input.ndim}")
+    pairs = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        pairs[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if mode == "constant":
+        v = 0.0 if value is None else value
+        if input.dtype.is_floating_point:
+            return ops.Pad.apply(input, pads=pairs, value=v)
+        return input._new(input._backend.pad(input._data, pairs, v))
+    out = input
+    for axis, (lo, hi) in enumerate(pairs):
+        if lo == hi == 0:
+            continue
+        n = input.shape[axis]
+        if mode == "reflect" and (lo >= n or hi >= n):
+            raise RuntimeError(
+                f"Argument #4: Padding size should be less than the corresponding input "
+                f"dimension, but got: padding ({lo}, {hi}) at dimension {axis} of input "
+                f"{list(input.shape)}"
+            )
+        idx = [_pad_index(i, n, mode) for i in range(-lo, n + hi)]
+        out = out.index_select(axis, tensor(idx, device=input.device))
+    return out
+
+
+def _pad_index(i: int, n: int, mode: str) -> int:
+    if mode == "replicate":
+        return min(max(i, 0), n - 1)
+    if mode == "circular":
+        return i % n
+    if mode == "reflect":
+        period = 2 * (n - 1)
+        i = abs(i) % period if period else 0
+        return period - i if i >= n else i
+    raise NotImplementedError(f"pad mode '{mode}' is not supported (constant, reflect, "
+                              "replicate, circular)")
+
+
+def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,  # noqa: A002
+                mode: str = "nearest", align_corners: bool | None = None) -> Tensor:
+    """Resize the spatial dims: modes "nearest", "linear" (3-D) and "bilinear" (4-D)."""
+    nd = input.ndim - 2
+    if nd < 1:
+        raise ValueError(f"interpolate expects a batched input with spatial dims, got {input.shape}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined")
+    in_sp = input.shape[2:]
+    if size is not None:
+        out_sp = _ntuple(size, nd, "size")
+        scales = [i / o for i, o in zip(in_sp, out_sp)]
+    else:
+        sf = [float(s) for s in (scale_factor if isinstance(scale_factor, Sequence)
+                                 else [scale_factor] * nd)]
+        out_sp = tuple(int(math.floor(i * s)) for i, s in zip(in_sp, sf))
+        scales = [1.0 / s for s in sf]
+    if mode == "nearest":
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating modes: "
+                             "linear | bilinear | bicubic | trilinear")
+        out = input
+        for i in range(nd):
+            idx = [min(int(math.floor(j * scales[i])), in_sp[i] - 1) for j in range(out_sp[i])]
+            out = out.index_select(2 + i, tensor(idx, device=input.device))
+        return out
+    if mode not in ("linear", "bilinear", "trilinear"):
+        raise NotImplementedError(f"interpolate mode '{mode}' is not supported")
+    expect = {"linear": 1, "bilinear": 2, "trilinear": 3}[mode]
+    if nd != expect:
+        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs "
+                                  f"{expect + 2}D input")
+    out = input
+    for i in range(nd):
+        out = _linear_resize(out, 2 + i, in_sp[i], out_sp[i], scales[i], bool(align_corners))
+    return out
+
+
+def _linear_resize(x: Tensor, axis: int, n_in: int, n_out: int, scale: float,
+                   align_corners: bool) -> Tensor:
+    lo, hi, frac = [], [], []
+    for j in range(n_out):
+        if align_corners:
+            src = j * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        else:
+            src = max((j + 0.5) * scale - 0.5, 0.0)
+        i0 = min(int(math.floor(src)), n_in - 1)
+        lo.append(i0)
+        hi.append(min(i0 + 1, n_in - 1))
+        frac.append(src - i0)
+    dev = x.device
+    a = x.index_select(axis, tensor(lo, device=dev))
+    b = x.index_select(axis, tensor(hi, device=dev))
+    shape = [1] * x.ndim
+    shape[axis] = n_out
+    w = tensor(frac, dtype=x.dtype, device=dev).reshape(shape)
+    return a + (b - a) * w
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _same_shape(input: Tensor, target: Tensor, name: str) -> None:  # noqa: A002
+    if input.shape != target.shape:
+        try:
+            from .._tensor import _broadcast_shapes
+
+            _broadcast_shapes(input.shape, target.shape)
+        except RuntimeError:
+            raise RuntimeError(
+                f"{name}: input shape {input.shape} and target shape {target.shape} do not "
+                "match (and do not broadcast)"
+            ) from None
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    _same_shape(input, target, "mse_loss")
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    _same_shape(input, target, "l1_loss")
+    return _reduce((input - target).abs(), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+                   beta: float = 1.0) -> Tensor:
+    _same_shape(input, target, "smooth_l1_loss")
+    d = input - target
+    ad = d.abs()
+    if beta == 0.0:
+        return _reduce(ad, reduction)
+    return _reduce(where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+               delta: float = 1.0) -> Tensor:
+    _same_shape(input, target, "huber_loss")
+    d = input - target
+    ad = d.abs()
+    return _reduce(where(ad <= delta, d * d * 0.5, (ad - 0.5 * delta) * delta), reduction)
+
+
+def _class_weights(weight: Tensor | None, logp: Tensor) -> Tensor | None:
+    if weight is None:
+        return None
+    c = logp.shape[1]
+    if weight.shape != (c,):
+        raise RuntimeError(f"weight tensor should be defined either for all {c} classes or no "
+                           f"classes but got weight tensor of shape: {list(weight.shape)}")
+    return weight.reshape((1, c) + (1,) * (logp.ndim - 2))
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+             ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of int64 class indices under log-probabilities `input`."""
+    logp, tgt, unbatched = _class_layout(input, target, "nll_loss")
+    if tgt.dtype.is_floating_point:
+        raise RuntimeError(f"expected scalar type Long but found {tgt.dtype}")
+    valid = tgt != ignore_index
+    safe = where(valid, tgt, 0)
+    picked = -logp.gather(1, safe.unsqueeze(1)).squeeze(1)
+    w = valid.type(logp.dtype)
+    if weight is not None:
+        w = w * weight.index_select(0, safe.reshape(-1)).reshape(safe.shape)
+    loss = picked * w
+    if reduction == "mean":
+        return loss.sum() / w.sum()
+    out = _reduce(loss, reduction)
+    return out.squeeze(0) if unbatched and reduction == "none" else out
+
+
+def _class_layout(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor, bool]:  # noqa: A002
+    if input.ndim == 1:  # unbatched (C,) with a 0-d target
+        return input.unsqueeze(0), target.reshape(1) if not target.dtype.is_floating_point \
+            else target.unsqueeze(0), True
+    if input.ndim < 1:
+        raise ValueError(f"{name}: input must have at least 1 dimension, got {input.shape}")
+    expect = (input.shape[0],) + input.shape[2:]
+    if not target.dtype.is_floating_point and target.shape != expect:
+        raise ValueError(
+            f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+            f"({target.shape[0] if target.ndim else 0}): input {input.shape}, target "
+            f"{target.shape}"
+        )
+    return input, target, False
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits (N, C, ...) against class indices or class probabilities.
+
+    Computed from log_softmax, so logits of ±1e4 stay finite.
+    """
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    x, tgt, unbatched = _class_layout(input, target, "cross_entropy")
+    logp = log_softmax(x, 1)
+    c = logp.shape[1]
+    wb = _class_weights(weight, logp)
+    if tgt.dtype.is_floating_point:  # class probabilities
+        if tgt.shape != logp.shape:
+            raise RuntimeError(
+                f"Expected target size {list(logp.shape)}, got {list(tgt.shape)}"
+            )
+        if label_smoothing > 0:
+            tgt = tgt * (1.0 - label_smoothing) + label_smoothing / c
+        terms = logp * tgt if wb is None else logp * tgt * wb
+        loss = -terms.sum(1)
+        if reduction == "mean":
+            return loss.sum() / (logp.numel() // c) if logp.numel() else loss.sum() * math.nan
+        out = _reduce(loss, reduction)
+        return out.squeeze(0) if unbatched and reduction == "none" else out
+    nll = nll_loss(logp, tgt, weight, ignore_index, reduction)
+    if label_smoothing == 0.0:
+        return nll.squeeze(0) if unbatched and reduction == "none" else nll
+    ignore = tgt == ignore_index
+    smooth = -(logp if wb is None else logp * wb).sum(1)
+    smooth = where(ignore, 0.0, smooth)
+    if reduction == "mean":
+        if weight is not None:
+            safe = where(ignore, 0, tgt)
+            wsum = (weight.index_select(0, safe.reshape(-1)) * (~ignore).reshape(-1).type(
+                weight.dtype)).sum()
+            smooth = smooth.sum() / wsum
+        else:
+            smooth = smooth.sum() / (~ignore).sum()  # torch: mean over non-ignored targets
+    else:
+        smooth = _reduce(smooth, reduction)
+    out = nll * (1.0 - label_smoothing) + smooth * (label_smoothing / c)
+    return out.squeeze(0) if unbatched and reduction == "none" else out
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+                         reduction: str = "mean") -> Tensor:
+    """BCE on probabilities; log terms are clamped at -100 like torch, so p=0 or 1 is finite."""
+    if input.shape != target.shape:
+        raise ValueError(
+            f"Using a target size ({target.shape}) that is different to the input size "
+            f"({input.shape}) is deprecated. Please ensure they have the same size."
+        )
+    loss = ops.BinaryCrossEntropy.apply(input, target.type(input.dtype))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A002
+                                     weight: Tensor | None = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """BCE on logits, computed as (1-y)x + (1+(pw-1)y) softplus(-x) without overflow."""
+    if input.shape != target.shape:
+        raise ValueError(
+            f"Target size ({list(target.shape)}) must be the same as input size "
+            f"({list(input.shape)})"
+        )
+    sp_neg = (-input).relu() + (-input.abs()).exp().log1p()  # softplus(-x), stable
+    if pos_weight is not None:
+        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * sp_neg
+    else:
+        loss = (1.0 - target) * input + sp_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+           log_target: bool = False) -> Tensor:
+    """KL(target || exp(input)) pointwise: input holds log-probabilities."""
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        safe = where(target > 0, target, 1.0)
+        loss = where(target > 0, target * safe.log(), 0.0) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / input.shape[0] if input.ndim else loss.sum()
+    return _reduce(loss, reduction)
+

@@ -1,0 +1,762 @@
+"""The derivative table: every differentiable primitive, forward and backward side by side.
+
+Each class runs on backend buffers (`self.be`). `backward` returns one gradient per input
+(None where not needed). Broadcasting is undone with `be.sum_to_shape`. Higher ops are
+composed from these in `tensor.py` and `functional.py`; fused ops (matmul, conv, softmax,
+layer_norm, pooling) carry their own backward and are tested against the composition.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .autograd import Function
+
+_SQRT_2_OVER_PI = 2.0 / math.sqrt(math.pi)
+
+# --------------------------------------------------------------------------- unary
+
+
+class Neg(Function):
+    def forward(self, x):
+        return self.be.neg(x)
+
+    def backward(self, g):
+        return self.be.neg(g)
+
+
+class Exp(Function):
+    def forward(self, x):
+        self.out = self.be.exp(x)
+        return self.out
+
+    def backward(self, g):
+        return self.be.mul(g, self.out)
+
+
+class Expm1(Function):
+    def forward(self, x):
+        self.out = self.be.expm1(x)
+        return self.out
+
+    def backward(self, g):
+        return self.be.mul(g, self.be.add(self.out, 1.0))
+
+
+class Log(Function):
+    def forward(self, x):
+        self.x = x
+        return self.be.log(x)
+
+    def backward(self, g):
+        return self.be.div(g, self.x)
+
+
+class Log1p(Function):
+    def forward(self, x):
+        self.x = x
+        return self.be.log1p(x)
+
+    def backward(self, g):
+        return self.be.div(g, self.be.add(self.x, 1.0))
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        self.out = self.be.sqrt(x)
+        return self.out
+
+    def backward(self, g):
+        return self.be.div(g, self.be.mul(self.out, 2.0))
+
+
+class Rsqrt(Function):
+    def forward(self, x):
+        self.out = self.be.rsqrt(x)
+        return self.out
+
+    def backward(self, g):
+        be = self.be
+        return be.mul(g, be.mul(be.pow(self.out, 3.0), -0.5))
+
+
+class Sin(Function):
+    def forward(self, x):
+        self.x = x
+        return self.be.sin(x)
+
+    def backward(self, g):
+        return self.be.mul(g, self.be.cos(self.x))
+
+
+class Cos(Function):
+    def forward(self, x):
+        self.x = x
+        return self.be.cos(x)
+
+    def backward(self, g):
+        return self.be.mul(g, self.be.neg(self.be.sin(self.x)))
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.out = self.be.tanh(x)
+        return self.out
+
+    def backward(self, g):
+        be = self.be
+        return be.mul(g, be.sub(1.0, be.mul(self.out, self.out)))
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        self.out = self.be.sigmoid(x)
+        return self.out
+
+    def backward(self, g):
+        be = self.be
+        return be.mul(g, be.mul(self.out, be.sub(1.0, self.out)))
+
+
+class Relu(Function):
+    def forward(self, x):
+        self.out = self.be.relu(x)
+        return self.out
+
+    def backward(self, g):
+        # NOTE: mask on the output (> 0), so the gradient at exactly 0 is 0 like torch.
+        be = self.be
+        return be.mul(g, be.gt(self.out, 0))
+
+
+class Erf(Function):
+    def forward(self, x):
+        self.x = x
+        return self.be.erf(x)
+
+    def backward(self, g):
+        be = self.be
+        return be.mul(g, be.mul(be.exp(be.neg(be.mul(self.x, self.x))), _SQRT_2_OVER_PI))
+
+
+class Abs(Function):
+    def forward(self, x):
+        self.x = x
+        return self.be.abs(x)
+
+    def backward(self, g):
+        return self.be.mul(g, self.be.sign(self.x))
+
+
+class Reciprocal(Function):
+    def forward(self, x):
+        self.out = self.be.recip(x)
+        return self.out
+
+    def backward(self, g):
+        be = self.be
+        return be.neg(be.mul(g, be.mul(self.out, self.out)))
+
+
+class Piecewise(Function):
+    """sign/floor/ceil/round: piecewise constant, so the gradient is zero (as in torch)."""
+
+    def forward(self, x, op: str):
+        self.shape, self.dt = x.shape, self.be.dtype_name(x)
+        return getattr(self.be, op)(x)
+
+    def backward(self, g):
+        return self.be.full(self.shape, 0, self.dt)
+
+
+# -------------------------------------------------------------------------- binary
+
+
+class Add(Function):
+    def forward(self, a, b):
+        self.sa, self.sb = a.shape, b.shape
+        return self.be.add(a, b)
+
+    def backward(self, g):
+        be = self.be
+        return be.sum_to_shape(g, self.sa), be.sum_to_shape(g, self.sb)
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        self.sa, self.sb = a.shape, b.shape
+        return self.be.sub(a, b)
+
+    def backward(self, g):
+        be = self.be
+        gb = be.sum_to_shape(be.neg(g), self.sb) if self.needs[1] else None
+        return be.sum_to_shape(g, self.sa), gb
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return self.be.mul(a, b)
+
+    def backward(self, g):
+        be, a, b = self.be, self.a, self.b
+        ga = be.sum_to_shape(be.mul(g, b), a.shape) if self.needs[0] else None
+        gb = be.sum_to_shape(be.mul(g, a), b.shape) if self.needs[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return self.be.div(a, b)
+
+    def backward(self, g):
+        be, a, b = self.be, self.a, self.b
+        gb_full = be.div(g, b)
+        ga = be.sum_to_shape(gb_full, a.shape) if self.needs[0] else None
+        gb = None
+        if self.needs[1]:
+            gb = be.sum_to_shape(be.neg(be.mul(gb_full, be.div(a, b))), b.shape)
+        return ga, gb
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.out = self.be.pow(a, b)
+        return self.out
+
+    def backward(self, g):
+        be, a, b = self.be, self.a, self.b
+        ga = gb = None
+        if self.needs[0]:
+            ga = be.sum_to_shape(be.mul(g, be.mul(b, be.pow(a, be.sub(b, 1.0)))), a.shape)
+        if self.needs[1]:
+            # d(a^b)/db = a^b log a; torch defines it as 0 where a == 0 (and b >= 0).
+            loga = be.where(be.eq(a, 0), 0.0, be.log(be.where(be.eq(a, 0), 1.0, a)))
+            gb = be.sum_to_shape(be.mul(g, be.mul(self.out, loga)), b.shape)
+        return ga, gb
+
+
+class _MaxMin(Function):
+    op = "maximum"
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return getattr(self.be, self.op)(a, b)
+
+    def backward(self, g):
+        # Ties split the gradient evenly, like torch.
+        be, a, b = self.be, self.a, self.b
+        wins_a = be.gt(a, b) if self.op == "maximum" else be.lt(a, b)
+        share = be.add(be.cast(wins_a, be.dtype_name(g)), be.mul(be.eq(a, b), 0.5))
+        ga = be.sum_to_shape(be.mul(g, share), a.shape) if self.needs[0] else None
+        gb = be.sum_to_shape(be.mul(g, be.sub(1.0, share)), b.shape) if self.needs[1] else None
+        return ga, gb
+
+
+class Maximum(_MaxMin):
+    op = "maximum"
+
+
+class Minimum(_MaxMin):
+    op = "minimum"
+
+
+# Scalar forms: the scalar stays a Python number (NumPy keeps the tensor's dtype for it).
+class AddScalar(Function):
+    def forward(self, x, c):
+        return self.be.add(x, c)
+
+    def backward(self, g):
+        return g
+
+
+class MulScalar(Function):
+    def forward(self, x, c):
+        self.c = c
+        return self.be.mul(x, c)
+
+    def backward(self, g):
+        return self.be.mul(g, self.c)
+
+
+class DivScalar(Function):
+    def forward(self, x, c):
+        self.c = c
+        return self.be.div(x, c)
+
+    def backward(self, g):
+        return self.be.div(g, self.c)
+
+
+class RSubScalar(Function):
+    def forward(self, x, c):
+        return self.be.sub(c, x)
+
+    def backward(self, g):
+        return self.be.neg(g)
+
+
+class RDivScalar(Function):
+    def forward(self, x, c):
+        self.x = x
+        self.out = self.be.div(c, x)
+        return self.out
+
+    def backward(self, g):
+        be = self.be
+        return be.neg(be.mul(g, be.div(self.out, self.x)))
+
+
+class PowScalar(Function):
+    def forward(self, x, c):
+        self.x, self.c = x, c
+        return self.be.pow(x, c)
+
+    def backward(self, g):
+        be, c = self.be, self.c
+        if c == 0:
+            return be.mul(g, 0.0)
+        if c == 2:
+            return be.mul(g, be.mul(self.x, 2.0))
+        return be.mul(g, be.mul(be.pow(self.x, c - 1.0), c))
+
+
+class RPowScalar(Function):
+    def forward(self, x, c):
+        self.c = c
+        self.out = self.be.pow(c, x)
+        return self.out
+
+    def backward(self, g):
+        logc = math.log(self.c) if self.c > 0 else (float("-inf") if self.c == 0 else math.nan)
+        return self.be.mul(g, self.be.mul(self.out, logc))
+
+
+class Where(Function):
+    """where(cond, a, b); `cond` is a bool buffer passed as an attribute (no gradient)."""
+
+    def forward(self, a, b, cond):
+        self.cond, self.sa, self.sb = cond, a.shape, b.shape
+        return self.be.where(cond, a, b)
+
+    def backward(self, g):
+        be = self.be
+        ga = be.sum_to_shape(be.where(self.cond, g, 0), self.sa) if self.needs[0] else None
+        gb = be.sum_to_shape(be.where(self.cond, 0, g), self.sb) if self.needs[1] else None
+        return ga, gb
+
+
+class Clamp(Function):
+    def forward(self, x, lo, hi):
+        self.x, self.lo, self.hi = x, lo, hi
+        return self.be.clip(x, lo, hi)
+
+    def backward(self, g):
+        be, x = self.be, self.x
+        mask = None
+        if self.lo is not None:
+            mask = be.ge(x, self.lo)
+        if self.hi is not None:
+            m = be.le(x, self.hi)
+            mask = m if mask is None else be.logical_and(mask, m)
+        return be.mul(g, mask)
+
+
+# ---------------------------------------------------------------------- reductions
+
+
+def _keepdim_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+class Sum(Function):
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes = x.shape, axes
+        return self.be.sum(x, axes, keepdim)
+
+    def backward(self, g):
+        be = self.be
+        return be.expand(be.reshape(g, _keepdim_shape(self.shape, self.axes)), self.shape)
+
+
+class Prod(Function):
+    def forward(self, x, axes, keepdim):
+        self.x, self.axes = x, axes
+        return self.be.prod(x, axes, keepdim)
+
+    def backward(self, g):
+        be, x = self.be, self.x
+        g = be.reshape(g, _keepdim_shape(x.shape, self.axes))
+        return be.mul(g, be.exclusive_prod(x, self.axes))
+
+
+class Amax(Function):
+    """amax/amin (and full max/min): ties share the gradient evenly, like torch."""
+
+    def forward(self, x, axes, keepdim, op):
+        self.x, self.axes = x, axes
+        self.out = getattr(self.be, op)(x, axes, True)
+        return self.out if keepdim else self.be.reshape(self.out, _reduced(x.shape, axes))
+
+    def backward(self, g):
+        be = self.be
+        mask = be.cast(be.eq(self.x, self.out), be.dtype_name(g))
+        count = be.sum(mask, self.axes, True)
+        g = be.reshape(g, self.out.shape)
+        return be.mul(mask, be.div(g, count))
+
+
+def _reduced(shape, axes):
+    if axes is None:
+        return ()
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+# ------------------------------------------------------------------------ movement
+
+
+class Reshape(Function):
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return self.be.reshape(x, shape)
+
+    def backward(self, g):
+        return self.be.reshape(g, self.shape)
+
+
+class Permute(Function):
+    def forward(self, x, axes):
+        self.axes = axes
+        return self.be.permute(x, axes)
+
+    def backward(self, g):
+        inv = [0] * len(self.axes)
+        for i, a in enumerate(self.axes):
+            inv[a] = i
+        return self.be.permute(g, tuple(inv))
+
+
+class Expand(Function):
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return self.be.expand(x, shape)
+
+    def backward(self, g):
+        return self.be.sum_to_shape(g, self.shape)
+
+
+class GetItem(Function):
+    def forward(self, x, key, basic):
+        self.shape, self.key, self.basic = x.shape, key, basic
+        return self.be.getitem(x, key)
+
+    def backward(self, g):
+        return self.be.index_backward(g, self.shape, self.key, self.basic)
+
+
+class Pad(Function):
+    def forward(self, x, pads, value):
+        self.pads = pads
+        return self.be.pad(x, pads, value)
+
+    def backward(self, g):
+        return self.be.pad(g, [(-lo, -hi) for lo, hi in self.pads], 0.0)
+
+
+class Cat(Function):
+    def forward(self, *bufs, axis):
+        self.axis = axis
+        self.sizes = [b.shape[axis] for b in bufs]
+        return self.be.cat(bufs, axis)
+
+    def backward(self, g):
+        out, start = [], 0
+        lead = (slice(None),) * self.axis
+        for size, need in zip(self.sizes, self.needs):
+            out.append(self.be.getitem(g, lead + (slice(start, start + size),)) if need else None)
+            start += size
+        return tuple(out)
+
+
+class Flip(Function):
+    def forward(self, x, axes):
+        self.axes = axes
+        return self.be.flip(x, axes)
+
+    def backward(self, g):
+        return self.be.flip(g, self.axes)
+
+
+class Gather(Function):
+    def forward(self, x, axis, index):
+        self.shape, self.axis, self.index = x.shape, axis, index
+        return self.be.gather(x, axis, index)
+
+    def backward(self, g):
+        be = self.be
+        zeros = be.full(self.shape, 0, be.dtype_name(g))
+        return be.scatter_add(zeros, self.axis, self.index, g)
+
+
+class ScatterAdd(Function):
+    def forward(self, x, src, axis, index):
+        self.axis, self.index = axis, index
+        return self.be.scatter_add(x, axis, index, src)
+
+    def backward(self, g):
+        gsrc = self.be.gather(g, self.axis, self.index) if self.needs[1] else None
+        return g, gsrc
+
+
+class IndexSelect(Function):
+    def forward(self, x, axis, index):
+        self.shape, self.axis, self.index = x.shape, axis, index
+        return self.be.index_select(x, axis, index)
+
+    def backward(self, g):
+        return self.be.index_add(self.shape, self.axis, self.index, g)
+
+
+class Tri(Function):
+    def forward(self, x, k, op):
+        self.k, self.op = k, op
+        return getattr(self.be, op)(x, k)
+
+    def backward(self, g):
+        return getattr(self.be, self.op)(g, self.k)
+
+
+class Cast(Function):
+    def forward(self, x, dtype):
+        self.src = self.be.dtype_name(x)
+        return self.be.cast(x, dtype)
+
+    def backward(self, g):
+        return self.be.cast(g, self.src)
+
+
+class Copy(Function):
+    def forward(self, x):
+        return self.be.copy(x)
+
+    def backward(self, g):
+        return g
+
+
+# ------------------------------------------------------------------------- compute
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return self.be.matmul(a, b)
+
+    def backward(self, g):
+        be, a, b = self.be, self.a, self.b
+        # 1-D operands are promoted to matrices for the rule and squeezed back after.
+        a2 = be.reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
+        b2 = be.reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
+        if a.ndim == 1:
+            g = be.reshape(g, g.shape[:-1] + (1,) + g.shape[-1:]) if b.ndim > 1 else g
+        if b.ndim == 1:
+            g = be.reshape(g, g.shape + (1,))
+        if a.ndim == 1 and b.ndim == 1:
+            g = be.reshape(g, (1, 1))
+        ga = gb = None
+        if self.needs[0]:
+            ga = be.sum_to_shape(be.matmul(g, be.swap_last(b2)), a2.shape)
+            ga = be.reshape(ga, a.shape)
+        if self.needs[1]:
+            gb = be.sum_to_shape(be.matmul(be.swap_last(a2), g), b2.shape)
+            gb = be.reshape(gb, b.shape)
+        return ga, gb
+
+
+class Linear(Function):
+    """x @ w.T + b in one node: the MLP's hot path pays one dispatch instead of three."""
+
+    def forward(self, x, w, *b):
+        be = self.be
+        self.x, self.w, self.hasb = x, w, bool(b)
+        out = be.matmul(x, be.swap_last(w))
+        return be.iadd(out, b[0]) if b else out
+
+    def backward(self, g):
+        be, x, w = self.be, self.x, self.w
+        gx = be.matmul(g, w) if self.needs[0] else None
+        g2 = be.reshape(g, (-1, g.shape[-1])) if g.ndim != 2 else g
+        gw = gb = None
+        if self.needs[1]:
+            x2 = be.reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
+            gw = be.matmul(be.swap_last(g2), x2)
+        if self.hasb and self.needs[2]:
+            gb = be.sum(g2, (0,), False)
+        return (gx, gw, gb) if self.hasb else (gx, gw)
+
+
+class Einsum(Function):
+    """Two- or three-operand einsum; each operand's gradient is another einsum."""
+
+    def forward(self, *bufs, ins, out):
+        self.bufs, self.ins, self.out = bufs, ins, out
+        return self.be.einsum(",".join(ins) + "->" + out, *bufs)
+
+    def backward(self, g):
+        be, grads = self.be, []
+        for i, (spec, need) in enumerate(zip(self.ins, self.needs)):
+            if not need:
+                grads.append(None)
+                continue
+            others = [s for j, s in enumerate(self.ins) if j != i]
+            present = set(self.out).union(*others) if others else set(self.out)
+            keep = "".join(c for c in dict.fromkeys(spec) if c in present)
+            operands = [g] + [b for j, b in enumerate(self.bufs) if j != i]
+            gi = be.einsum(",".join([self.out, *others]) + "->" + keep, *operands)
+            # Letters only this operand had were summed away: broadcast the gradient back.
+            sizes = dict(zip(spec, self.bufs[i].shape))
+            full = "".join(dict.fromkeys(spec))
+            shape_keep = tuple(sizes[c] if c in keep else 1 for c in full)
+            gi = be.reshape(be.permute(gi, tuple(keep.index(c) for c in full if c in keep)),
+                            shape_keep)
+            gi = be.expand(gi, tuple(sizes[c] for c in full))
+            if full != spec:  # repeated letters (a diagonal) are not supported
+                raise NotImplementedError(f"einsum gradient for repeated index in '{spec}'")
+            grads.append(gi)
+        return tuple(grads)
+
+
+class Conv(Function):
+    """N-d convolution with optional bias (im2col + GEMM on array backends)."""
+
+    def forward(self, x, w, *b, stride, pads, dilation, groups):
+        self.x, self.w, self.hasb = x, w, bool(b)
+        self.cfg = (stride, pads, dilation, groups)
+        out, self.cols = self.be.conv(x, w, b[0] if b else None, stride, pads, dilation, groups)
+        return out
+
+    def backward(self, g):
+        be, (stride, pads, dilation, groups) = self.be, self.cfg
+        gx = gw = gb = None
+        if self.needs[0]:
+            gx = be.conv_input_grad(g, self.w, self.x.shape, stride, pads, dilation, groups)
+        if self.needs[1]:
+            gw = be.conv_weight_grad(
+                g, self.x, self.w.shape, stride, pads, dilation, groups, self.cols
+            )
+        if self.hasb and self.needs[2]:
+            gb = be.sum(g, (0, *range(2, g.ndim)), False)
+        return (gx, gw, gb) if self.hasb else (gx, gw)
+
+
+class ConvTranspose(Function):
+    """Transposed convolution: the input-gradient of `Conv`, and vice versa."""
+
+    def forward(self, x, w, *b, stride, pads, dilation, groups, out_shape):
+        self.x, self.w, self.hasb = x, w, bool(b)
+        self.cfg = (stride, pads, dilation, groups)
+        # A conv from out_shape (cin = w.shape[1]*groups) to x's shape has weight w swapped.
+        y = self.be.conv_input_grad(x, w, out_shape, stride, pads, dilation, groups)
+        if b:
+            y = self.be.add(y, self.be.reshape(b[0], (-1,) + (1,) * (y.ndim - 2)))
+        return y
+
+    def backward(self, g):
+        be, (stride, pads, dilation, groups) = self.be, self.cfg
+        gx = gw = gb = None
+        if self.needs[0]:
+            gx, _ = be.conv(g, self.w, None, stride, pads, dilation, groups)
+        if self.needs[1]:
+            # dW[cin, cout_g, k] = sum x[cin] * window(g)[cout, k]: a conv weight-grad with
+            # g as the conv's input and x as its output gradient.
+            gw = be.conv_weight_grad(self.x, g, self.w.shape, stride, pads, dilation, groups)
+        if self.hasb and self.needs[2]:
+            gb = be.sum(g, (0, *range(2, g.ndim)), False)
+        return (gx, gw, gb) if self.hasb else (gx, gw)
+
+
+class MaxPool(Function):
+    def forward(self, x, kernel, stride, pads, dilation):
+        self.shape = x.shape
+        self.cfg = (kernel, stride, pads, dilation)
+        out, self.idx = self.be.max_pool(x, kernel, stride, pads, dilation)
+        return out
+
+    def backward(self, g):
+        return self.be.max_pool_backward(g, self.idx, self.shape, *self.cfg)
+
+
+class AvgPool(Function):
+    def forward(self, x, kernel, stride, pads, divisor):
+        self.shape = x.shape
+        self.cfg = (kernel, stride, pads, divisor)
+        return self.be.avg_pool(x, kernel, stride, pads, divisor)
+
+    def backward(self, g):
+        return self.be.avg_pool_backward(g, self.shape, *self.cfg)
+
+
+class Softmax(Function):
+    def forward(self, x, axis):
+        self.axis = axis
+        self.out = self.be.softmax(x, axis)
+        return self.out
+
+    def backward(self, g):
+        return self.be.softmax_backward(self.out, g, self.axis)
+
+
+class LogSoftmax(Function):
+    def forward(self, x, axis):
+        self.axis = axis
+        self.out = self.be.log_softmax(x, axis)
+        return self.out
+
+    def backward(self, g):
+        return self.be.log_softmax_backward(self.out, g, self.axis)
+
+
+class LayerNorm(Function):
+    """layer_norm over the last `nd` axes, with optional weight and bias."""
+
+    def forward(self, x, *wb, nd, eps, has_w, has_b):
+        w = wb[0] if has_w else None
+        b = wb[-1] if has_b else None
+        self.w, self.nd, self.has_w, self.has_b = w, nd, has_w, has_b
+        y, self.xhat, self.rstd = self.be.layer_norm(x, w, b, nd, eps)
+        return y
+
+    def backward(self, g):
+        need_wb = any(self.needs[1:])
+        dx, dw, db = self.be.layer_norm_backward(g, self.xhat, self.rstd, self.w, self.nd, need_wb)
+        out: list[Any] = [dx]
+        if self.has_w:
+            out.append(dw)
+        if self.has_b:
+            out.append(db)
+        return tuple(out)
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise BCE on probabilities, log clamped at -100 like torch (finite gradient)."""
+
+    def forward(self, p, y):
+        be = self.be
+        self.p, self.y = p, y
+        logp = be.maximum(be.log(p), -100.0)
+        log1mp = be.maximum(be.log(be.sub(1.0, p)), -100.0)
+        return be.neg(be.add(be.mul(y, logp), be.mul(be.sub(1.0, y), log1mp)))
+
+    def backward(self, g):
+        be, p, y = self.be, self.p, self.y
+        gp = gy = None
+        if self.needs[0]:
+            denom = be.maximum(be.mul(be.sub(1.0, p), p), 1e-12)
+            gp = be.mul(g, be.div(be.sub(p, y), denom))
+        if self.needs[1]:  # -logit(p), unclamped like torch's target gradient
+            gy = be.mul(g, be.sub(be.log(be.sub(1.0, p)), be.log(p)))
+        return gp, gy

@@ -1,0 +1,5 @@
+"""Errors the runtime raises."""
+
+
+class ModelFormatError(ValueError):
+    """A model file is malformed or hostile; the message names the offending field."""

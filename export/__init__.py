@@ -1,0 +1,1 @@
+"""wisp.export: see ../shared/DESIGN.md; filled in by later issues."""

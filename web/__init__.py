@@ -1,0 +1,1 @@
+"""wisp.web: see ../shared/DESIGN.md; filled in by later issues."""
