@@ -62,7 +62,7 @@ class ArrayBackend:
         host = self.to_host(buf)
         import numpy
 
-        return numpy.array2string(host, separator=", ", threshold=1000, edgeitems=3,
+        return numpy.array2string(host, separator=", ", threshold=1000, edgeitems=3, precision=4,
                                   prefix="tensor(")
 
     def item(self, buf: Any) -> Any:
@@ -304,14 +304,14 @@ class ArrayBackend:
     def exclusive_prod(self, x, axes):
         """Product over `axes` of every element but the one at each position (prod's grad)."""
         xp = self.xp
+        if x.size == 0:  # NOTE: reshape(lead + (-1,)) is ambiguous when lead has a 0
+            return xp.zeros_like(x)
         axes = tuple(range(x.ndim)) if axes is None else tuple(axes)
         rest = [i for i in range(x.ndim) if i not in axes]
         perm = rest + list(axes)
         xt = x.transpose(perm)
         lead = xt.shape[: len(rest)]
         flat = xt.reshape(lead + (-1,))
-        if flat.shape[-1] == 0:
-            return xp.zeros_like(x)
         ones = xp.ones(lead + (1,), dtype=x.dtype)
         left = xp.concatenate([ones, xp.cumprod(flat[..., :-1], axis=-1)], axis=-1)
         rev = xp.cumprod(xp.flip(flat, -1)[..., :-1], axis=-1)
@@ -568,7 +568,7 @@ class ArrayBackend:
         out_sp = g.shape[2:]
         kernel = w.shape[2:]
         cin = x_shape[1]
-        cg, og = cin // groups, cout // groups
+        og = cout // groups
         g2 = g.reshape(n, cout, -1).transpose(0, 2, 1).reshape(-1, cout)
         if groups == 1:
             dcols = g2 @ w.reshape(cout, -1)

@@ -14,6 +14,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from . import autograd as _autograd
 from . import dtypes as D
 from . import ops
 from .autograd import is_grad_enabled, run_backward
@@ -280,19 +281,15 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Callable[[], None]:
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> _HookHandle:
         """Call `hook(grad)` when this tensor's gradient is computed; it may return a new one.
 
-        Returns a function that removes the hook.
+        Returns a handle: `handle.remove()` (torch's spelling) or `handle()` removes the hook.
         """
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         self._hooks = (*self._hooks, hook)
-
-        def remove() -> None:
-            self._hooks = tuple(h for h in self._hooks if h is not hook)
-
-        return remove
+        return _HookHandle(self, hook)
 
     def retain_grad(self) -> None:
         if not self.requires_grad:
@@ -374,6 +371,8 @@ class Tensor:
                 return self._binary(_as_tensor_like(other, self), fn, sfn, true_div)
             return NotImplemented
         a = _promote_scalar(self, c, true_div)
+        if fn is ops.Add or fn is ops.Sub or fn is ops.Mul:  # modular: wrapping is exact
+            c = _wrap_int(c, a.dtype)
         if sfn is None:
             return fn.apply(a, a._new(a._backend.full((), c, a._backend.dtype_name(a._data))))
         return sfn.apply(a, c=c)
@@ -384,15 +383,21 @@ class Tensor:
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> Tensor:
-        if isinstance(other, _SCALARS) and not isinstance(other, bool):
+        _check_bool_sub(self, other)
+        # x - c as x + (-c), except for unsigned x: -c would not fit (NumPy raises) where
+        # torch wraps around
+        if (isinstance(other, _SCALARS) and not isinstance(other, bool)
+                and (self.dtype.is_signed or isinstance(other, float))):
             return self._binary(-other, ops.Add, ops.AddScalar)
         return self._binary(other, ops.Sub, None)
 
     def __rsub__(self, other: Any) -> Tensor:
+        _check_bool_sub(self, other)
         if isinstance(other, Tensor):
             return other._binary(self, ops.Sub, None)
         c = _scalar(other)
-        return ops.RSubScalar.apply(_promote_scalar(self, c, False), c=c)
+        a = _promote_scalar(self, c, False)
+        return ops.RSubScalar.apply(a, c=_wrap_int(c, a.dtype))
 
     def __mul__(self, other: Any) -> Tensor:
         return self._binary(other, ops.Mul, ops.MulScalar)
@@ -408,18 +413,46 @@ class Tensor:
         c = _scalar(other)
         return ops.RDivScalar.apply(_promote_scalar(self, c, True), c=c)
 
+    def _int_binary(self, other: Any, op: str, reverse: bool = False) -> Tensor:
+        """floordiv/remainder (no gradient), with the same promotion as `+`."""
+        if isinstance(other, Tensor):
+            a, b = _promote(self, other, False)
+            _operands(a, b)  # same device
+            bd = b._data
+        else:
+            c = _scalar(other)
+            if not isinstance(c, _SCALARS):
+                return NotImplemented
+            a = _promote_scalar(self, c, False)
+            bd = _wrap_int(c, a.dtype)
+        if a.dtype is D.bool_:
+            raise NotImplementedError(f"\"{op}\" not implemented for 'Bool'")
+        be = a._backend
+        fn = getattr(be, op)
+        return a._new(fn(bd, a._data) if reverse else fn(a._data, bd))
+
     def __floordiv__(self, other: Any) -> Tensor:
-        a, b = _operands(self, other)
-        return a._new(a._backend.floordiv(a._data, b))
+        return self._int_binary(other, "floordiv")
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return self._int_binary(other, "floordiv", reverse=True)
 
     def __mod__(self, other: Any) -> Tensor:
-        a, b = _operands(self, other)
-        return a._new(a._backend.remainder(a._data, b))
+        return self._int_binary(other, "remainder")
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return self._int_binary(other, "remainder", reverse=True)
 
     def __pow__(self, other: Any) -> Tensor:
+        if self.dtype is D.bool_ and _is_bool(other):
+            if isinstance(other, bool):  # torch allows a bool tensor ** True/False
+                return self.clone() if other else _full_like(self, True)
+            raise NotImplementedError("\"pow\" not implemented for 'Bool'")
         return self._binary(other, ops.Pow, ops.PowScalar)
 
     def __rpow__(self, other: Any) -> Tensor:
+        if self.dtype is D.bool_ and _is_bool(other):
+            raise NotImplementedError("\"pow\" not implemented for 'Bool'")
         if isinstance(other, Tensor):
             return other._binary(self, ops.Pow, None)
         c = _scalar(other)
@@ -449,7 +482,9 @@ class Tensor:
 
     def _logical(self, other: Any, name: str) -> Tensor:
         a, b = _operands(self, other)
-        if a.dtype is D.bool_ and (b is True or b is False or getattr(b, "dtype", None) == bool):
+        other_bool = other is True or other is False or (
+            isinstance(other, Tensor) and other.dtype is D.bool_)
+        if a.dtype is D.bool_ and other_bool:
             return a._new(getattr(a._backend, "logical_" + name)(a._data, b))
         return a._new(getattr(a._backend, "bitwise_" + name)(a._data, b))
 
@@ -586,13 +621,14 @@ class Tensor:
         return self._float_unary(ops.Reciprocal)
 
     def square(self) -> Tensor:
-        return self * self
+        return self**2 if self.dtype is D.bool_ else self * self  # torch: bool -> int64
 
     def _piecewise(self, op: str) -> Tensor:
         if self.dtype.is_floating_point:
             return ops.Piecewise.apply(self, op=op)
-        if op == "sign":
-            return self._new(self._backend.sign(self._data))
+        if op == "sign":  # NOTE: NumPy has no bool loop for sign; sign(b) is b
+            return self.clone() if self.dtype is D.bool_ else self._new(
+                self._backend.sign(self._data))
         return self  # floor/ceil/round of integers are the identity
 
     def floor(self) -> Tensor:
@@ -719,7 +755,16 @@ class Tensor:
 
     def _arg(self, dim: int | None, keepdim: bool, op: str) -> Tensor:
         if self.numel() == 0:
-            raise RuntimeError(f"{op}(): Expected reduction dim to have non-zero size.")
+            if dim is None:
+                raise IndexError(
+                    f"{op}(): Expected reduction dim to be specified for input.numel() == 0 "
+                    f"(shape {self.shape})."
+                )
+            if self.ndim == 0 or self.shape[_axis(dim, self.ndim)] == 0:
+                raise IndexError(
+                    f"{op}(): Expected reduction dim {dim} to have non-zero size (shape "
+                    f"{self.shape})."
+                )
         be = self._backend
         if dim is None:
             out = getattr(be, op)(be.reshape(self._data, (-1,)), 0, False)
@@ -744,18 +789,25 @@ class Tensor:
         return out if keepdim else out.squeeze(_axes(dim, x.ndim) or tuple(range(x.ndim)))
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return self._new(self._backend.all(self._data, _axes(dim, self.ndim), keepdim))
+        out = self._new(self._backend.all(self._data, _axes(dim, self.ndim), keepdim))
+        return out.type(D.uint8) if self.dtype is D.uint8 else out  # torch keeps uint8
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return self._new(self._backend.any(self._data, _axes(dim, self.ndim), keepdim))
+        out = self._new(self._backend.any(self._data, _axes(dim, self.ndim), keepdim))
+        return out.type(D.uint8) if self.dtype is D.uint8 else out
 
     def cumsum(self, dim: int) -> Tensor:
         """Cumulative sum; the gradient is the reversed cumulative sum of the cotangent."""
-        return _CumSum.apply(self, axis=_axis(dim, self.ndim))
+        x = self if self.dtype.is_floating_point else self.type(D.int64)  # torch: ints -> int64
+        return _CumSum.apply(x, axis=_axis(dim, self.ndim))
 
     def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
         if p == 2 or p == "fro":
-            return (self * self).sum(dim, keepdim).sqrt()
+            # NOTE: sqrt's gradient is inf at 0, and 0 * inf = NaN for an all-zero slice;
+            # torch's subgradient there is 0, so sqrt only sees nonzero values.
+            sq = (self * self).sum(dim, keepdim)
+            zero = sq == 0
+            return where(zero, 0.0, where(zero, 1.0, sq).sqrt())
         if p == 1:
             return self.abs().sum(dim, keepdim)
         if p == math.inf:
@@ -809,10 +861,10 @@ class Tensor:
         return ops.Permute.apply(self, axes=axes)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
-        if self.ndim < 2 and self.ndim == 0:
+        a, b = _axis(dim0, self.ndim), _axis(dim1, self.ndim)
+        if self.ndim == 0:
             return self
         axes = list(range(self.ndim))
-        a, b = _axis(dim0, self.ndim), _axis(dim1, self.ndim)
         axes[a], axes[b] = axes[b], axes[a]
         return ops.Permute.apply(self, axes=tuple(axes))
 
@@ -887,6 +939,8 @@ class Tensor:
 
     def flip(self, dims: Any) -> Tensor:
         axes = _axes(dims, self.ndim) or ()
+        if len(set(axes)) != len(axes):
+            raise RuntimeError(f"flip: a dim appears multiple times in the list of dims {dims}")
         return ops.Flip.apply(self, axes=axes) if axes else self
 
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
@@ -918,13 +972,19 @@ class Tensor:
         return matmul(self, other)
 
     def softmax(self, dim: int) -> Tensor:
+        _need_float(self, "softmax")
         return ops.Softmax.apply(self, axis=_axis(dim, self.ndim))
 
     def log_softmax(self, dim: int) -> Tensor:
+        _need_float(self, "log_softmax")
         return ops.LogSoftmax.apply(self, axis=_axis(dim, self.ndim))
 
     def nonzero(self) -> Tensor:
-        return self._new(self._backend.cast(self._backend.nonzero(self._data), "int64"))
+        be = self._backend
+        if self.ndim == 0:  # torch: shape (1, 0) or (0, 0); NumPy refuses 0-d input
+            idx = be.nonzero(be.reshape(self._data, (1,)))
+            return self._new(be.cast(be.getitem(idx, (slice(None), slice(0, 0))), "int64"))
+        return self._new(be.cast(be.nonzero(self._data), "int64"))
 
     # ---------------------------------------------------------------- indexing
     def __getitem__(self, key: Any) -> Tensor:
@@ -942,7 +1002,14 @@ class Tensor:
         v = value._data if isinstance(value, Tensor) else _scalar(value)
         if isinstance(value, Tensor) and value._backend is not self._backend:
             raise RuntimeError("__setitem__: value is on a different device than the tensor")
-        self._backend.setitem(self._data, k, v)
+        try:
+            self._backend.setitem(self._data, k, v)
+        except ValueError as exc:  # NumPy's broadcast failure; torch raises RuntimeError
+            shape = value.shape if isinstance(value, Tensor) else ()
+            raise RuntimeError(
+                f"__setitem__: value of shape {shape} does not broadcast to the indexed part "
+                f"of a tensor of shape {self.shape} ({exc})"
+            ) from None
 
     # ----------------------------------------------------------------- in-place
     def _check_inplace(self) -> None:
@@ -958,27 +1025,39 @@ class Tensor:
 
     def _inplace(self, result: Any) -> Tensor:
         self._check_inplace()
+        if isinstance(result, Tensor):
+            if result.dtype.category > self.dtype.category:  # torch's can_cast rule
+                raise RuntimeError(
+                    f"result type {result.dtype} can't be cast to the desired output type "
+                    f"{self.dtype}"
+                )
+            _check_writable_shape(self.shape, result.shape)
         data = result._data if isinstance(result, Tensor) else result
         self._backend.assign(self._data, data)
         return self
 
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        self._check_inplace()  # before _NoGrad, which would hide the leaf
         with _NoGrad():
             return self._inplace(self + (other * alpha if alpha != 1.0 else other))
 
     def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        self._check_inplace()  # before _NoGrad, which would hide the leaf
         with _NoGrad():
             return self._inplace(self - (other * alpha if alpha != 1.0 else other))
 
     def mul_(self, other: Any) -> Tensor:
+        self._check_inplace()  # before _NoGrad, which would hide the leaf
         with _NoGrad():
             return self._inplace(self * other)
 
     def div_(self, other: Any) -> Tensor:
+        self._check_inplace()  # before _NoGrad, which would hide the leaf
         with _NoGrad():
             return self._inplace(self / other)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+        self._check_inplace()  # before _NoGrad, which would hide the leaf
         with _NoGrad():
             return self._inplace(self.clamp(min, max))
 
@@ -986,6 +1065,7 @@ class Tensor:
         self._check_inplace()
         if src._backend is not self._backend:
             src = src.to(self.device)
+        _check_writable_shape(self.shape, src.shape)
         self._backend.assign(self._data, src._data)
         return self
 
@@ -998,35 +1078,47 @@ class Tensor:
         return self.fill_(0)
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
+        self._check_inplace()  # before _NoGrad, which would hide the leaf
         with _NoGrad():
             return self._inplace(self.masked_fill(mask, value))
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
         from .creation import rand
 
+        self._check_inplace()  # before _NoGrad, which would hide the leaf
         with _NoGrad():
             return self._inplace(rand(self.shape, dtype=self.dtype, device=self.device) * (b - a) + a)
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         from .creation import randn
 
+        self._check_inplace()  # before _NoGrad, which would hide the leaf
         with _NoGrad():
             return self._inplace(randn(self.shape, dtype=self.dtype, device=self.device) * std + mean)
+
+
+class _HookHandle:
+    """What `register_hook` returns; `remove()` takes the hook off the tensor."""
+
+    def __init__(self, tensor: Tensor, hook: Callable[..., Any]) -> None:
+        self._tensor, self._hook = tensor, hook
+
+    def remove(self) -> None:
+        t = self._tensor
+        t._hooks = tuple(h for h in t._hooks if h is not self._hook)
+
+    __call__ = remove
 
 
 class _NoGrad:
     """Cheap local no_grad for in-place helpers (the checks ran before)."""
 
     def __enter__(self) -> None:
-        from .autograd import _mode
-
-        self.prev = getattr(_mode, "enabled", True)
-        _mode.enabled = False
+        self.prev = getattr(_autograd._mode, "enabled", True)
+        _autograd._mode.enabled = False
 
     def __exit__(self, *exc: object) -> None:
-        from .autograd import _mode
-
-        _mode.enabled = self.prev
+        _autograd._mode.enabled = self.prev
 
 
 class _ToDevice(ops.Function):
@@ -1087,12 +1179,52 @@ def _promote(a: Tensor, b: Tensor, true_div: bool) -> tuple[Tensor, Tensor]:
     return a, b
 
 
+def _check_writable_shape(dst: tuple[int, ...], src: tuple[int, ...]) -> None:
+    """An in-place result must broadcast to the destination without growing it."""
+    if src != dst and _broadcast_shapes(dst, src) != dst:
+        raise RuntimeError(
+            f"output with shape {list(dst)} doesn't match the broadcast shape "
+            f"{list(_broadcast_shapes(dst, src))}"
+        )
+
+
+def _need_float(t: Tensor, op: str) -> None:
+    if not t.dtype.is_floating_point:
+        raise NotImplementedError(f"\"{op}\" not implemented for '{t.dtype.name}'")
+
+
+def _is_bool(x: Any) -> bool:
+    return x is True or x is False or (isinstance(x, Tensor) and x.dtype is D.bool_)
+
+
+def _check_bool_sub(a: Tensor, other: Any) -> None:
+    if a.dtype is D.bool_ or _is_bool(other):
+        raise RuntimeError(
+            f"Subtraction, the `-` operator, with a bool tensor is not supported (dtypes "
+            f"{a.dtype} and {getattr(other, 'dtype', type(other).__name__)}). If you are trying "
+            "to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+
+
+def _wrap_int(c: Scalar, dt: D.dtype) -> Scalar:
+    """An int scalar outside an integer dtype's range, wrapped into it (two's complement).
+
+    NOTE: NumPy raises OverflowError for `uint8_array + (-3)`; torch wraps around, and
+    so does modular arithmetic for +, -, *.
+    """
+    if type(c) is not int or dt.category != 1:
+        return c
+    bits = dt.itemsize * 8
+    lo = -(1 << (bits - 1)) if dt.is_signed else 0
+    return (c - lo) % (1 << bits) + lo
+
+
 def _promote_scalar(a: Tensor, c: Scalar, true_div: bool) -> Tensor:
     dt = a.dtype
     cat = D.category_of_scalar(c)
     if cat > dt.category:
-        target = D.get_default_dtype() if cat == 2 else D.int64
-        return a.type(target)
+        dt = D.get_default_dtype() if cat == 2 else D.int64
+        a = a.type(dt)
     if true_div and not dt.is_floating_point:
         return a.type(D.get_default_dtype())
     return a
@@ -1183,18 +1315,24 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
     """Elementwise choice: `input` where `condition` else `other` (broadcasting)."""
-    ref = input if isinstance(input, Tensor) else other
-    if not isinstance(ref, Tensor):
+    a, b = input, other
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         from .creation import tensor
 
-        ref = tensor(input)
-    a = input if isinstance(input, Tensor) else _full_like(ref, input, ())
-    b = other if isinstance(other, Tensor) else _full_like(ref, other, ())
-    if not isinstance(input, Tensor) and isinstance(input, float) and not b.dtype.is_floating_point:
-        a = a.type(D.get_default_dtype())
+        a, b = tensor(a, device=condition.device), tensor(b, device=condition.device)
+    elif not isinstance(a, Tensor):  # a Python scalar promotes like one (category rule)
+        b = _promote_scalar(b, _scalar(a), False)
+        a = _full_like(b, _scalar(a), ())
+    elif not isinstance(b, Tensor):
+        a = _promote_scalar(a, _scalar(b), False)
+        b = _full_like(a, _scalar(b), ())
     a, b = _promote(a, b, False)
-    cond = condition._data if condition.dtype is D.bool_ else condition._backend.cast(
-        condition._data, "bool")
+    if condition.dtype is not D.bool_:
+        raise RuntimeError(
+            f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+            f"{condition.dtype}"
+        )
+    cond = condition._data
     _broadcast_shapes(_broadcast_shapes(condition.shape, a.shape), b.shape)
     if a.dtype.is_floating_point:
         return ops.Where.apply(a, b, cond=cond)
@@ -1205,7 +1343,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Concatenate along an existing dimension."""
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     ref = next((t for t in tensors if t.shape != (0,)), tensors[0])
     if ref.ndim == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
@@ -1301,9 +1439,12 @@ def gather(t: Tensor, dim: int, index: Tensor) -> Tensor:
             )
     idx = index._data
     src = t[tuple(slice(0, index.shape[d]) if d != axis else slice(None) for d in range(t.ndim))]
-    if t.dtype.is_floating_point:
-        return ops.Gather.apply(src, axis=axis, index=idx)
-    return t._new(t._backend.gather(src._data, axis, idx))
+    try:
+        if t.dtype.is_floating_point:
+            return ops.Gather.apply(src, axis=axis, index=idx)
+        return t._new(t._backend.gather(src._data, axis, idx))
+    except IndexError as exc:  # torch raises RuntimeError for an index out of range here
+        raise RuntimeError(f"gather(): {exc} (input {t.shape}, index {index.shape})") from None
 
 
 def scatter_add(t: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -1318,9 +1459,14 @@ def scatter_add(t: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
         raise RuntimeError(
             f"scatter(): Expected self.dtype to be equal to src.dtype ({t.dtype} vs {src.dtype})"
         )
-    if t.dtype.is_floating_point:
-        return ops.ScatterAdd.apply(t, src, axis=axis, index=index._data)
-    return t._new(t._backend.scatter_add(t._data, axis, index._data, src._data))
+    try:
+        if t.dtype.is_floating_point:
+            return ops.ScatterAdd.apply(t, src, axis=axis, index=index._data)
+        return t._new(t._backend.scatter_add(t._data, axis, index._data, src._data))
+    except IndexError as exc:  # torch raises RuntimeError for an index out of range here
+        raise RuntimeError(
+            f"scatter_add(): {exc} (self {t.shape}, index {index.shape})"
+        ) from None
 
 
 def index_select(t: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -1348,3 +1494,6 @@ def tril(t: Tensor, diagonal: int = 0) -> Tensor:
 
 def triu(t: Tensor, diagonal: int = 0) -> Tensor:
     return _tri(t, diagonal, "triu")
+
+
+_autograd._tensor_class = Tensor

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 _mode = threading.local()
+_tensor_class: Any = None  # wisp._tensor.Tensor, registered when that module loads
 
 
 def is_grad_enabled() -> bool:
@@ -22,30 +23,47 @@ def is_grad_enabled() -> bool:
 
 
 class set_grad_enabled:  # noqa: N801 - torch spelling
-    """Context manager / decorator that sets grad mode for this thread."""
+    """Set grad mode for this thread: as a call (like torch, the call itself sets it), as a
+    context manager (restored on exit) or as a decorator."""
 
     def __init__(self, mode: bool) -> None:
-        self.mode = mode
+        self.mode = bool(mode)
         self.prev: list[bool] = []
+        self.undo: bool | None = None
+        if type(self) is set_grad_enabled:  # no_grad()/enable_grad() act only on enter
+            self.undo = is_grad_enabled()
+            _mode.enabled = self.mode
 
     def __enter__(self) -> None:
-        self.prev.append(is_grad_enabled())
+        if self.undo is not None:  # the constructor already set the mode: restore its prev
+            self.prev.append(self.undo)
+            self.undo = None
+        else:
+            self.prev.append(is_grad_enabled())
         _mode.enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
         _mode.enabled = self.prev.pop()
 
     def __call__(self, fn: F) -> F:
+        if self.undo is not None:  # used as a decorator: the call must not change the mode
+            _mode.enabled = self.undo
+            self.undo = None
+        mode = self.mode
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self.__class__(self.mode):
+            # NOTE: a fresh context per call (recursion, threads); not self.__class__(mode):
+            # no_grad/enable_grad take no argument
+            with enable_grad() if mode else no_grad():
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
 
 class no_grad(set_grad_enabled):  # noqa: N801
-    """Disable gradient recording (thread-local). Works as `with` and as a decorator.
+    """Disable gradient recording (thread-local). Works as `with`, as `@no_grad()` and as
+    `@no_grad`.
 
     >>> import wisp
     >>> x = wisp.ones(2, requires_grad=True)
@@ -54,20 +72,28 @@ class no_grad(set_grad_enabled):  # noqa: N801
     False
     """
 
-    def __init__(self) -> None:
+    def __new__(cls, fn: Any = None) -> Any:
+        self = super().__new__(cls)
+        if fn is not None:  # bare decorator: @wisp.no_grad
+            self.__init__()
+            return self(fn)
+        return self
+
+    def __init__(self, fn: Any = None) -> None:
         super().__init__(False)
-
-    def __call__(self, fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with no_grad():
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
 
 
 class enable_grad(set_grad_enabled):  # noqa: N801
-    def __init__(self) -> None:
+    """Re-enable gradient recording inside `no_grad` (context or decorator)."""
+
+    def __new__(cls, fn: Any = None) -> Any:
+        self = super().__new__(cls)
+        if fn is not None:
+            self.__init__()
+            return self(fn)
+        return self
+
+    def __init__(self, fn: Any = None) -> None:
         super().__init__(True)
 
 
@@ -91,8 +117,7 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **attrs: Any) -> Any:
-        from ._tensor import Tensor
-
+        Tensor = _tensor_class  # noqa: N806 - registered by _tensor.py, which imports us
         be = inputs[0]._backend
         for t in inputs:
             if t._backend is not be:
@@ -103,7 +128,7 @@ class Function:
         ctx = cls()
         ctx.be = be
         data = ctx.forward(*[t._data for t in inputs], **attrs)
-        if is_grad_enabled():
+        if getattr(_mode, "enabled", True):
             for t in inputs:
                 if t.requires_grad:
                     ctx.parents = inputs
@@ -136,7 +161,6 @@ def _toposort(root: Any) -> list[Any]:
 
 def run_backward(root: Any, grad: Any, retain_graph: bool) -> None:
     """Propagate `grad` (a buffer shaped like `root`) to every leaf that requires grad."""
-    be = root._backend
     grads: dict[int, Any] = {id(root): grad}
     leaves: dict[int, Any] = {}
     leaf_grads: dict[int, Any] = {}
@@ -148,7 +172,7 @@ def run_backward(root: Any, grad: Any, retain_graph: bool) -> None:
             if t._hooks:
                 g = _run_hooks(t, g)
             if t._retain:
-                _accumulate(t, g, be, True)
+                _accumulate(t, g, t._backend, True)
             ctx = t._ctx
             if ctx.freed:
                 raise RuntimeError(
@@ -163,13 +187,15 @@ def run_backward(root: Any, grad: Any, retain_graph: bool) -> None:
                 if pg is None or not need:
                     continue
                 key = id(p)
+                # NOTE: p's own backend, not the root's: a .to(device) node hands back
+                # gradients on the other device
                 if p._ctx is None:
                     leaves[key] = p
                     prev = leaf_grads.get(key)
-                    leaf_grads[key] = pg if prev is None else be.add(prev, pg)
+                    leaf_grads[key] = pg if prev is None else p._backend.add(prev, pg)
                 else:
                     prev = grads.get(key)
-                    grads[key] = pg if prev is None else be.add(prev, pg)
+                    grads[key] = pg if prev is None else p._backend.add(prev, pg)
             if not retain_graph:
                 ctx.__dict__.clear()  # frees saved buffers and the links to parents
                 ctx.freed = True
@@ -183,27 +209,23 @@ def run_backward(root: Any, grad: Any, retain_graph: bool) -> None:
             g = leaf_grads[key]
             if leaf._hooks:
                 g = _run_hooks(leaf, g)
-            _accumulate(leaf, g, be, id(g) in handed)
+            _accumulate(leaf, g, leaf._backend, id(g) in handed)
             handed.add(id(g))
 
 
 def _run_hooks(t: Any, g: Any) -> Any:
-    from ._tensor import Tensor
-
     for hook in t._hooks:
-        result = hook(Tensor._make(g, t._backend, False))
+        result = hook(_tensor_class._make(g, t._backend, False))
         if result is not None:
             g = result._data
     return g
 
 
 def _accumulate(t: Any, g: Any, be: Any, shared: bool) -> None:
-    from ._tensor import Tensor
-
     if t.grad is None:
         # Gradient buffers may be shared between inputs (add passes one buffer to both) or be
         # broadcast views: give each .grad its own memory so in-place updates stay local.
         own = not shared and be.exclusive(g)
-        t.grad = Tensor._make(g if own else be.copy(g), be, False)
+        t.grad = _tensor_class._make(g if own else be.copy(g), be, False)
     else:
-        t.grad._data = be.add(t.grad._data, g)
+        t.grad._data = be.add(t.grad._data, g)  # new buffer: never writes into a shared one

@@ -13,8 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from . import __version__
-from . import backends
+from . import __version__, backends
 
 
 def _numpy_version() -> str:

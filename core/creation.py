@@ -6,9 +6,9 @@ import math
 from typing import Any
 
 from . import dtypes as D
+from ._tensor import Tensor, _shape_args
 from .devices import get_backend
 from .random import next_key
-from ._tensor import Tensor, _shape_args
 
 
 def _dtype_name(dtype: Any, default: D.dtype) -> str:
@@ -177,7 +177,7 @@ def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_
     be = get_backend(device)
     name = _dtype_name(dtype, D.get_default_dtype())
     if kind != "randint" and not D.BY_NAME[name].is_floating_point:
-        raise RuntimeError(f"\"{kind}\" not implemented for '{name}'")
+        raise NotImplementedError(f"\"{kind}\" not implemented for '{name}'")
     seed, counter = next_key()
     data = getattr(be, kind)(_shape_args(size), *args, name, seed, counter)
     return _finish(data, be, requires_grad)
@@ -197,8 +197,14 @@ def randn(*size: Any, dtype: Any = None, device: Any = None,
 
 def randint(low: int, high: int | None = None, size: Any = (), *, dtype: Any = None,
             device: Any = None) -> Tensor:
+    if isinstance(high, tuple | list):  # randint(high, size), torch's short form
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
+    if low >= high:
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )
     be = get_backend(device)
     seed, counter = next_key()
     name = _dtype_name(dtype, D.int64)

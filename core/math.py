@@ -88,7 +88,8 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     ins = lhs.split(",")
     if len(ins) != len(operands):
         raise RuntimeError(
-            f"einsum(): more operands were provided than specified in the equation "
+            f"einsum(): {'more' if len(operands) > len(ins) else 'fewer'} operands were "
+            f"provided than specified in the equation "
             f"({len(ins)} subscripts, {len(operands)} operands)"
         )
     if not arrow:

@@ -231,11 +231,14 @@ class Pow(Function):
         be, a, b = self.be, self.a, self.b
         ga = gb = None
         if self.needs[0]:
-            ga = be.sum_to_shape(be.mul(g, be.mul(b, be.pow(a, be.sub(b, 1.0)))), a.shape)
+            # NOTE: b * a^(b-1) is 0 * inf = nan at a == 0, b == 0; torch defines it as 0.
+            da = be.where(be.eq(b, 0), 0.0, be.mul(b, be.pow(a, be.sub(b, 1.0))))
+            ga = be.sum_to_shape(be.mul(g, da), a.shape)
         if self.needs[1]:
-            # d(a^b)/db = a^b log a; torch defines it as 0 where a == 0 (and b >= 0).
-            loga = be.where(be.eq(a, 0), 0.0, be.log(be.where(be.eq(a, 0), 1.0, a)))
-            gb = be.sum_to_shape(be.mul(g, be.mul(self.out, loga)), b.shape)
+            # d(a^b)/db = a^b log a; torch defines it as 0 where a == 0 and b >= 0.
+            zero = be.logical_and(be.eq(a, 0), be.ge(b, 0))
+            db = be.where(zero, 0.0, be.mul(self.out, be.log(a)))
+            gb = be.sum_to_shape(be.mul(g, db), b.shape)
         return ga, gb
 
 
@@ -247,12 +250,15 @@ class _MaxMin(Function):
         return getattr(self.be, self.op)(a, b)
 
     def backward(self, g):
-        # Ties split the gradient evenly, like torch.
+        # torch's rule: ties split the gradient evenly; the loser gets 0. A NaN loses to
+        # nothing, so both sides then get the full gradient.
         be, a, b = self.be, self.a, self.b
-        wins_a = be.gt(a, b) if self.op == "maximum" else be.lt(a, b)
-        share = be.add(be.cast(wins_a, be.dtype_name(g)), be.mul(be.eq(a, b), 0.5))
-        ga = be.sum_to_shape(be.mul(g, share), a.shape) if self.needs[0] else None
-        gb = be.sum_to_shape(be.mul(g, be.sub(1.0, share)), b.shape) if self.needs[1] else None
+        half = be.where(be.eq(a, b), be.mul(g, 0.5), g)
+        a_loses, b_loses = (be.lt(a, b), be.gt(a, b))
+        if self.op == "minimum":
+            a_loses, b_loses = b_loses, a_loses
+        ga = be.sum_to_shape(be.where(a_loses, 0.0, half), a.shape) if self.needs[0] else None
+        gb = be.sum_to_shape(be.where(b_loses, 0.0, half), b.shape) if self.needs[1] else None
         return ga, gb
 
 
@@ -326,13 +332,16 @@ class PowScalar(Function):
 
 class RPowScalar(Function):
     def forward(self, x, c):
-        self.c = c
+        self.x, self.c = x, c
         self.out = self.be.pow(c, x)
         return self.out
 
     def backward(self, g):
-        logc = math.log(self.c) if self.c > 0 else (float("-inf") if self.c == 0 else math.nan)
-        return self.be.mul(g, self.be.mul(self.out, logc))
+        be = self.be
+        if self.c == 0:  # 0^x: torch defines the gradient as 0 where x >= 0
+            return be.mul(g, be.where(be.ge(self.x, 0), 0.0, be.mul(self.out, -math.inf)))
+        logc = math.log(self.c) if self.c > 0 else math.nan
+        return be.mul(g, be.mul(self.out, logc))
 
 
 class Where(Function):
@@ -505,11 +514,18 @@ class Gather(Function):
 
 class ScatterAdd(Function):
     def forward(self, x, src, axis, index):
-        self.axis, self.index = axis, index
+        self.axis, self.index, self.src_shape = axis, index, src.shape
         return self.be.scatter_add(x, axis, index, src)
 
     def backward(self, g):
-        gsrc = self.be.gather(g, self.axis, self.index) if self.needs[1] else None
+        gsrc = None
+        if self.needs[1]:
+            key = tuple(slice(None) if d == self.axis else slice(0, n)
+                        for d, n in enumerate(self.index.shape))
+            gsrc = self.be.gather(self.be.getitem(g, key), self.axis, self.index)
+            if gsrc.shape != self.src_shape:  # src may be larger than index: zeros beyond
+                pads = [(0, s - i) for s, i in zip(self.src_shape, gsrc.shape)]
+                gsrc = self.be.pad(gsrc, pads, 0.0)
         return g, gsrc
 
 
@@ -739,6 +755,40 @@ class LayerNorm(Function):
         if self.has_b:
             out.append(db)
         return tuple(out)
+
+
+class CrossEntropy(Function):
+    """log_softmax + negative log-likelihood of class indices over axis 1, fused.
+
+    `target` (int, no gradient) and `weight` (per-class or None) are attributes. The backward
+    is (softmax - one_hot) scaled per sample; tested against the composition.
+    """
+
+    def forward(self, x, target, weight, ignore_index, reduction):
+        be = self.be
+        logp = be.log_softmax(x, 1)
+        valid = be.ne(target, ignore_index)
+        safe = be.reshape(be.where(valid, target, 0), target.shape[:1] + (1,) + target.shape[1:])
+        w = be.cast(valid, be.dtype_name(x))
+        if weight is not None:
+            w = be.mul(w, be.index_select(weight, 0, be.reshape(safe, (-1,))).reshape(w.shape))
+        picked = be.reshape(be.gather(logp, 1, safe), w.shape)
+        loss = be.neg(be.mul(picked, w))
+        self.logp, self.safe, self.w, self.reduction = logp, safe, w, reduction
+        if reduction == "none":
+            return loss
+        total = be.sum(loss, None, False)
+        if reduction == "sum":
+            return total
+        self.wsum = be.sum(w, None, False)
+        return be.div(total, self.wsum)
+
+    def backward(self, g):
+        be = self.be
+        coef = be.mul(self.w, g if self.reduction != "mean" else be.div(g, self.wsum))
+        coef = be.reshape(coef, self.safe.shape)  # (N, 1, ...) broadcasts over classes
+        grad = be.mul(be.exp(self.logp), coef)
+        return be.scatter_add(grad, 1, self.safe, be.neg(be.expand(coef, self.safe.shape)))
 
 
 class BinaryCrossEntropy(Function):

@@ -15,9 +15,9 @@ from typing import Any
 
 from .. import dtypes as D
 from .. import ops
+from .._tensor import Tensor, where
 from ..creation import ones, rand, tensor
 from ..math import one_hot  # noqa: F401 - re-exported as F.one_hot
-from .._tensor import Tensor, _axis, where
 
 __all__ = [
     "relu", "relu6", "leaky_relu", "gelu", "silu", "elu", "softplus", "sigmoid", "tanh",
@@ -37,11 +37,15 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
-    return input.clamp(0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
-    return input.clamp(min_val, max_val)
+    # NOTE: not input.clamp(): torch's hardtanh passes no gradient AT the bounds (clamp does)
+    if not input.dtype.is_floating_point:  # torch keeps integer dtypes
+        return input.clamp(int(min_val), int(max_val))
+    inside = (input > min_val) & (input < max_val)
+    return where(inside, input, input.detach().clamp(min_val, max_val))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -51,7 +55,10 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
     """GELU, exact (`erf`) or the tanh approximation (`approximate="tanh"`)."""
     if approximate == "tanh":
-        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
+        # NOTE: x**3 overflows float16 (and, far out, float32): 0 * inf = NaN in the gradient.
+        # tanh saturates long before |x| = 10, so clamping there changes nothing else.
+        xc = input.clamp(-10.0, 10.0)
+        inner = (xc + xc * xc * xc * 0.044715) * math.sqrt(2.0 / math.pi)
         return input * 0.5 * (inner.tanh() + 1.0)
     if approximate != "none":
         raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate}")
@@ -68,10 +75,18 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # 
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
-    """log(1 + exp(beta x)) / beta in the overflow-free form relu(bx) + log1p(exp(-|bx|))."""
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (torch's rule)."""
     bx = input * beta if beta != 1.0 else input
-    out = bx.relu() + (-bx.abs()).exp().log1p()
+    out = _softplus(bx, threshold)
     return out / beta if beta != 1.0 else out
+
+
+def _softplus(z: Tensor, threshold: float = 20.0) -> Tensor:
+    # NOTE: relu(z) + log1p(exp(-|z|)) is overflow-free, but at z == 0 the kinks' subgradients
+    # give 0 instead of 1/2. Clamping before exp keeps the untaken branch finite instead.
+    # float16's exp overflows above 11.09; beyond 11, log1p(exp(z)) == z in float16 anyway.
+    t = min(threshold, 11.0) if z.dtype is D.float16 else threshold
+    return where(z > t, z, z.clamp(max=t).exp().log1p())
 
 
 def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
@@ -84,12 +99,12 @@ def tanh(input: Tensor) -> Tensor:  # noqa: A002
 
 def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:  # noqa: A002
     x = input if dtype is None else input.type(dtype)
-    return ops.Softmax.apply(x, axis=_axis(_default_dim(x, dim), x.ndim))
+    return x.softmax(_default_dim(x, dim))
 
 
 def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:  # noqa: A002
     x = input if dtype is None else input.type(dtype)
-    return ops.LogSoftmax.apply(x, axis=_axis(_default_dim(x, dim), x.ndim))
+    return x.log_softmax(_default_dim(x, dim))
 
 
 def _default_dim(x: Tensor, dim: int | None) -> int:
@@ -688,6 +703,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noq
     logp, tgt, unbatched = _class_layout(input, target, "nll_loss")
     if tgt.dtype.is_floating_point:
         raise RuntimeError(f"expected scalar type Long but found {tgt.dtype}")
+    _class_weights(weight, logp)  # validates its shape
     valid = tgt != ignore_index
     safe = where(valid, tgt, 0)
     picked = -logp.gather(1, safe.unsqueeze(1)).squeeze(1)
@@ -727,8 +743,20 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     x, tgt, unbatched = _class_layout(input, target, "cross_entropy")
+    c = x.shape[1]
+    if weight is not None and weight.shape != (c,):
+        raise RuntimeError(f"weight tensor should be defined either for all {c} classes or no "
+                           f"classes but got weight tensor of shape: {list(weight.shape)}")
+    if not tgt.dtype.is_floating_point and label_smoothing == 0.0:
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"{reduction} is not a valid value for reduction")
+        if tgt._backend is not x._backend:
+            raise RuntimeError("cross_entropy: input and target are on different devices")
+        out = ops.CrossEntropy.apply(x, target=tgt._data, ignore_index=ignore_index,
+                                     weight=None if weight is None else weight._data,
+                                     reduction=reduction)
+        return out.squeeze(0) if unbatched and reduction == "none" else out
     logp = log_softmax(x, 1)
-    c = logp.shape[1]
     wb = _class_weights(weight, logp)
     if tgt.dtype.is_floating_point:  # class probabilities
         if tgt.shape != logp.shape:
@@ -744,8 +772,6 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
         out = _reduce(loss, reduction)
         return out.squeeze(0) if unbatched and reduction == "none" else out
     nll = nll_loss(logp, tgt, weight, ignore_index, reduction)
-    if label_smoothing == 0.0:
-        return nll.squeeze(0) if unbatched and reduction == "none" else nll
     ignore = tgt == ignore_index
     smooth = -(logp if wb is None else logp * wb).sum(1)
     smooth = where(ignore, 0.0, smooth)
@@ -786,7 +812,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
             f"Target size ({list(target.shape)}) must be the same as input size "
             f"({list(input.shape)})"
         )
-    sp_neg = (-input).relu() + (-input.abs()).exp().log1p()  # softplus(-x), stable
+    sp_neg = _softplus(-input)
     if pos_weight is not None:
         loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * sp_neg
     else:
