@@ -62,8 +62,9 @@ class ArrayBackend:
         host = self.to_host(buf)
         import numpy
 
-        return numpy.array2string(host, separator=", ", threshold=1000, edgeitems=3, precision=4,
-                                  prefix="tensor(")
+        return numpy.array2string(
+            host, separator=", ", threshold=1000, edgeitems=3, precision=4, prefix="tensor("
+        )
 
     def item(self, buf: Any) -> Any:
         return buf.item()
@@ -586,8 +587,11 @@ class ArrayBackend:
         move = (0, nd + 1, *range(1, nd + 1))  # (N, *out, C) -> (N, C, *out)
         for k in itertools.product(*(range(s) for s in kernel)):
             sl = tuple(
-                slice(k[i] * dilation[i], k[i] * dilation[i] + stride[i] * (out_sp[i] - 1) + 1,
-                      stride[i])
+                slice(
+                    k[i] * dilation[i],
+                    k[i] * dilation[i] + stride[i] * (out_sp[i] - 1) + 1,
+                    stride[i],
+                )
                 for i in range(nd)
             )
             dx[(slice(None), slice(None)) + sl] += dcols[(Ellipsis,) + tuple(k)].transpose(move)
@@ -613,8 +617,11 @@ class ArrayBackend:
         dx = xp.zeros(tuple(x_shape[:2]) + padded, dtype=g.dtype)
         for flat_k, k in enumerate(itertools.product(*(range(s) for s in kernel))):
             sl = tuple(
-                slice(k[i] * dilation[i], k[i] * dilation[i] + stride[i] * (out_sp[i] - 1) + 1,
-                      stride[i])
+                slice(
+                    k[i] * dilation[i],
+                    k[i] * dilation[i] + stride[i] * (out_sp[i] - 1) + 1,
+                    stride[i],
+                )
                 for i in range(nd)
             )
             dx[(slice(None), slice(None)) + sl] += xp.where(idx == flat_k, g, 0)
@@ -648,10 +655,13 @@ def _erf(xp: Any, a: Any) -> Any:
     if small.any():
         z = x[small]
         t = z * z
-        p = ((((0.185777706184603153 * t + 3.16112374387056560) * t + 113.864154151050156) * t
-              + 377.485237685302021) * t + 3209.37758913846947)
-        q = ((((t + 23.6012909523441209) * t + 244.024637934444173) * t
-              + 1282.61652607737228) * t + 2844.23683343917062)
+        p = (
+            ((0.185777706184603153 * t + 3.16112374387056560) * t + 113.864154151050156) * t
+            + 377.485237685302021
+        ) * t + 3209.37758913846947
+        q = (
+            ((t + 23.6012909523441209) * t + 244.024637934444173) * t + 1282.61652607737228
+        ) * t + 2844.23683343917062
         out[small] = z * p / q
     if big.any():
         z = ax[big]
@@ -670,20 +680,40 @@ def _erf(xp: Any, a: Any) -> Any:
         zt = z[~mid]
         if zt.size:
             t = 1.0 / (zt * zt)
-            p = (((((0.0163153871373020978 * t + 0.305326634961232344) * t
-                    + 0.360344899949804439) * t + 0.125781726111229246) * t
-                  + 0.0160837851487422766) * t + 0.000658749161529837803)
-            q = (((((t + 2.56852019228982242) * t + 1.87295284992346725) * t
-                   + 0.527905102951428412) * t + 0.0605183413124413191) * t
-                 + 0.00233520497626869185)
+            p = (
+                (
+                    ((0.0163153871373020978 * t + 0.305326634961232344) * t + 0.360344899949804439)
+                    * t
+                    + 0.125781726111229246
+                )
+                * t
+                + 0.0160837851487422766
+            ) * t + 0.000658749161529837803
+            q = (
+                (((t + 2.56852019228982242) * t + 1.87295284992346725) * t + 0.527905102951428412)
+                * t
+                + 0.0605183413124413191
+            ) * t + 0.00233520497626869185
             r[~mid] = xp.exp(-zt * zt) / zt * (0.564189583547756287 - t * p / q)
         out[big] = xp.sign(x[big]) * (1.0 - r)
     return out.astype(a.dtype, copy=False)
 
 
-_ERFC_P = (5.64188496988670089e-1, 8.88314979438837594, 6.61191906371416295e1,
-           2.98635138197400131e2, 8.81952221241769090e2, 1.71204761263407058e3,
-           2.05107837782607147e3)
-_ERFC_Q = (1.57449261107098347e1, 1.17693950891312499e2, 5.37181101862009858e2,
-           1.62138957456669019e3, 3.29079923573345963e3, 4.36261909014324716e3,
-           3.43936767414372164e3)
+_ERFC_P = (
+    5.64188496988670089e-1,
+    8.88314979438837594,
+    6.61191906371416295e1,
+    2.98635138197400131e2,
+    8.81952221241769090e2,
+    1.71204761263407058e3,
+    2.05107837782607147e3,
+)
+_ERFC_Q = (
+    1.57449261107098347e1,
+    1.17693950891312499e2,
+    5.37181101862009858e2,
+    1.62138957456669019e3,
+    3.29079923573345963e3,
+    4.36261909014324716e3,
+    3.43936767414372164e3,
+)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as torch_F
+
 import wisp
 import wisp.nn.functional as wisp_F
 

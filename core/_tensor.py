@@ -87,16 +87,31 @@ class Tensor:
     [2.0, 4.0, 6.0]
     """
 
-    __slots__ = ("_data", "_backend", "requires_grad", "grad", "_ctx", "_hooks", "_retain",
-                 "__weakref__")
+    __slots__ = (
+        "_data",
+        "_backend",
+        "requires_grad",
+        "grad",
+        "_ctx",
+        "_hooks",
+        "_retain",
+        "__weakref__",
+    )
     __array_priority__ = 1000  # so `ndarray * Tensor` defers to Tensor.__rmul__
 
-    def __init__(self, data: Any = None, *, dtype: Any = None, device: Any = None,
-                 requires_grad: bool = False) -> None:
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+    ) -> None:
         from .creation import tensor
 
-        t = tensor([] if data is None else data, dtype=dtype or D.get_default_dtype(),
-                   device=device)
+        t = tensor(
+            [] if data is None else data, dtype=dtype or D.get_default_dtype(), device=device
+        )
         self._data, self._backend = t._data, t._backend
         self.requires_grad, self.grad, self._ctx = False, None, None
         self._hooks, self._retain = (), False
@@ -221,9 +236,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.numel() != 1:
-            raise RuntimeError(
-                f"Boolean value of Tensor with {self.numel()} values is ambiguous"
-            )
+            raise RuntimeError(f"Boolean value of Tensor with {self.numel()} values is ambiguous")
         return bool(self.item())
 
     def __float__(self) -> float:
@@ -386,8 +399,11 @@ class Tensor:
         _check_bool_sub(self, other)
         # x - c as x + (-c), except for unsigned x: -c would not fit (NumPy raises) where
         # torch wraps around
-        if (isinstance(other, _SCALARS) and not isinstance(other, bool)
-                and (self.dtype.is_signed or isinstance(other, float))):
+        if (
+            isinstance(other, _SCALARS)
+            and not isinstance(other, bool)
+            and (self.dtype.is_signed or isinstance(other, float))
+        ):
             return self._binary(-other, ops.Add, ops.AddScalar)
         return self._binary(other, ops.Sub, None)
 
@@ -482,8 +498,11 @@ class Tensor:
 
     def _logical(self, other: Any, name: str) -> Tensor:
         a, b = _operands(self, other)
-        other_bool = other is True or other is False or (
-            isinstance(other, Tensor) and other.dtype is D.bool_)
+        other_bool = (
+            other is True
+            or other is False
+            or (isinstance(other, Tensor) and other.dtype is D.bool_)
+        )
         if a.dtype is D.bool_ and other_bool:
             return a._new(getattr(a._backend, "logical_" + name)(a._data, b))
         return a._new(getattr(a._backend, "bitwise_" + name)(a._data, b))
@@ -611,8 +630,11 @@ class Tensor:
         return self._float_unary(ops.Erf)
 
     def abs(self) -> Tensor:
-        return ops.Abs.apply(self) if self.dtype.is_floating_point else self._new(
-            self._backend.abs(self._data))
+        return (
+            ops.Abs.apply(self)
+            if self.dtype.is_floating_point
+            else self._new(self._backend.abs(self._data))
+        )
 
     def sign(self) -> Tensor:
         return self._piecewise("sign")
@@ -627,8 +649,9 @@ class Tensor:
         if self.dtype.is_floating_point:
             return ops.Piecewise.apply(self, op=op)
         if op == "sign":  # NOTE: NumPy has no bool loop for sign; sign(b) is b
-            return self.clone() if self.dtype is D.bool_ else self._new(
-                self._backend.sign(self._data))
+            return (
+                self.clone() if self.dtype is D.bool_ else self._new(self._backend.sign(self._data))
+            )
         return self  # floor/ceil/round of integers are the identity
 
     def floor(self) -> Tensor:
@@ -665,7 +688,9 @@ class Tensor:
 
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
         if mask.dtype is not D.bool_:
-            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+            raise RuntimeError(
+                f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}"
+            )
         v = value if isinstance(value, Tensor) else _full_like(self, value, ())
         return where(mask, v.type(self.dtype), self)
 
@@ -694,8 +719,14 @@ class Tensor:
         s = ops.Sum.apply(x, axes=axes, keepdim=keepdim)
         return s / n if n else s * math.nan
 
-    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
-            correction: float | None = None) -> Tensor:
+    def var(
+        self,
+        dim: Any = None,
+        unbiased: bool | None = None,
+        keepdim: bool = False,
+        *,
+        correction: float | None = None,
+    ) -> Tensor:
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
         axes = _axes(dim, self.ndim)
@@ -703,8 +734,14 @@ class Tensor:
         centered = self - self.mean(dim, keepdim=True)
         return (centered * centered).sum(dim, keepdim) / builtins.max(n - correction, 0)
 
-    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
-            correction: float | None = None) -> Tensor:
+    def std(
+        self,
+        dim: Any = None,
+        unbiased: bool | None = None,
+        keepdim: bool = False,
+        *,
+        correction: float | None = None,
+    ) -> Tensor:
         return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
     def prod(self, dim: int | None = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
@@ -771,8 +808,7 @@ class Tensor:
             if keepdim:
                 out = be.reshape(out, (1,) * self.ndim)
         else:
-            out = getattr(be, op)(self._data, _axis(dim, self.ndim) if self.ndim else None,
-                                  keepdim)
+            out = getattr(be, op)(self._data, _axis(dim, self.ndim) if self.ndim else None, keepdim)
         return self._new(be.cast(out, "int64"))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -872,7 +908,9 @@ class Tensor:
 
     def t(self) -> Tensor:
         if self.ndim > 2:
-            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D"
+            )
         return self.transpose(0, 1) if self.ndim == 2 else self
 
     @property
@@ -891,9 +929,7 @@ class Tensor:
                 f"to the number of dimensions in the tensor ({self.ndim})"
             )
         lead = len(sizes) - self.ndim
-        shape = tuple(
-            (self.shape[i - lead] if s == -1 else s) for i, s in enumerate(sizes)
-        )
+        shape = tuple((self.shape[i - lead] if s == -1 else s) for i, s in enumerate(sizes))
         for i, s in enumerate(self.shape):
             if s != 1 and s != shape[i + lead]:
                 raise RuntimeError(
@@ -1023,8 +1059,8 @@ class Tensor:
                 "supported; use the out-of-place op (e.g. x = x + y) instead"
             )
 
-    def _inplace(self, result: Any) -> Tensor:
-        self._check_inplace()
+    def _write(self, result: Any) -> Tensor:
+        """Store `result` into this tensor's own memory (views of it see the change)."""
         if isinstance(result, Tensor):
             if result.dtype.category > self.dtype.category:  # torch's can_cast rule
                 raise RuntimeError(
@@ -1036,30 +1072,41 @@ class Tensor:
         self._backend.assign(self._data, data)
         return self
 
+    def _apply_inplace(self, compute: Callable[[Tensor], Tensor]) -> Tensor:
+        """Run `compute(self)` and make the result this tensor's value.
+
+        Outside autograd the result is written into this tensor's memory. When an operand
+        requires grad while recording (`x.add_(w)`), this tensor is rebound to the recorded
+        result instead: earlier uses keep the old buffer, so their gradients stay right.
+        """
+        self._check_inplace()
+        if is_grad_enabled():
+            result = compute(self)
+            if result.requires_grad:
+                _check_writable_shape(self.shape, result.shape)
+                if result.dtype is not self.dtype:
+                    result = result.type(self.dtype)
+                self._data, self._ctx, self.requires_grad = result._data, result._ctx, True
+                return self
+            return self._write(result)
+        return self._write(compute(self))
+
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        self._check_inplace()  # before _NoGrad, which would hide the leaf
-        with _NoGrad():
-            return self._inplace(self + (other * alpha if alpha != 1.0 else other))
+        return self._apply_inplace(lambda s: s + (other * alpha if alpha != 1.0 else other))
 
     def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        self._check_inplace()  # before _NoGrad, which would hide the leaf
-        with _NoGrad():
-            return self._inplace(self - (other * alpha if alpha != 1.0 else other))
+        return self._apply_inplace(lambda s: s - (other * alpha if alpha != 1.0 else other))
 
     def mul_(self, other: Any) -> Tensor:
-        self._check_inplace()  # before _NoGrad, which would hide the leaf
-        with _NoGrad():
-            return self._inplace(self * other)
+        return self._apply_inplace(lambda s: s * other)
 
     def div_(self, other: Any) -> Tensor:
-        self._check_inplace()  # before _NoGrad, which would hide the leaf
-        with _NoGrad():
-            return self._inplace(self / other)
+        return self._apply_inplace(lambda s: s / other)
+
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-        self._check_inplace()  # before _NoGrad, which would hide the leaf
-        with _NoGrad():
-            return self._inplace(self.clamp(min, max))
+        return self._apply_inplace(lambda s: s.clamp(min, max))
 
     def copy_(self, src: Tensor) -> Tensor:
         self._check_inplace()
@@ -1078,23 +1125,21 @@ class Tensor:
         return self.fill_(0)
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
-        self._check_inplace()  # before _NoGrad, which would hide the leaf
-        with _NoGrad():
-            return self._inplace(self.masked_fill(mask, value))
+        return self._apply_inplace(lambda s: s.masked_fill(mask, value))
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
         from .creation import rand
 
-        self._check_inplace()  # before _NoGrad, which would hide the leaf
+        self._check_inplace()
         with _NoGrad():
-            return self._inplace(rand(self.shape, dtype=self.dtype, device=self.device) * (b - a) + a)
+            return self._write(rand(self.shape, dtype=self.dtype, device=self.device) * (b - a) + a)
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         from .creation import randn
 
-        self._check_inplace()  # before _NoGrad, which would hide the leaf
+        self._check_inplace()
         with _NoGrad():
-            return self._inplace(randn(self.shape, dtype=self.dtype, device=self.device) * std + mean)
+            return self._write(randn(self.shape, dtype=self.dtype, device=self.device) * std + mean)
 
 
 class _HookHandle:
@@ -1265,9 +1310,7 @@ def _index_key(key: Any, t: Tensor) -> tuple[Any, bool]:
             if k._backend is not t._backend:
                 raise RuntimeError("indices should be on the same device as the indexed tensor")
             if k.dtype.is_floating_point:
-                raise IndexError(
-                    "tensors used as indices must be long, int, byte or bool tensors"
-                )
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             out.append(k._data)
             basic = False
         elif isinstance(k, list):
@@ -1293,8 +1336,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with batching and broadcasting (torch.matmul semantics)."""
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(
-            f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
-            f"{b.ndim}D"
+            f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D"
         )
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
@@ -1464,9 +1506,7 @@ def scatter_add(t: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
             return ops.ScatterAdd.apply(t, src, axis=axis, index=index._data)
         return t._new(t._backend.scatter_add(t._data, axis, index._data, src._data))
     except IndexError as exc:  # torch raises RuntimeError for an index out of range here
-        raise RuntimeError(
-            f"scatter_add(): {exc} (self {t.shape}, index {index.shape})"
-        ) from None
+        raise RuntimeError(f"scatter_add(): {exc} (self {t.shape}, index {index.shape})") from None
 
 
 def index_select(t: Tensor, dim: int, index: Tensor) -> Tensor:

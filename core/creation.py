@@ -22,8 +22,7 @@ def _finish(data: Any, be: Any, requires_grad: bool) -> Tensor:
     return t
 
 
-def tensor(data: Any, dtype: Any = None, device: Any = None,
-           requires_grad: bool = False) -> Tensor:
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (nested lists, numbers, arrays or tensors).
 
     Python floats become the default float dtype (float32), ints int64, bools bool.
@@ -80,30 +79,34 @@ def from_numpy(array: Any) -> Tensor:
     return Tensor._make(be.wrap(array), be, False)
 
 
-def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def full(
+    size: Any,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     be = get_backend(device)
     default = D.scalar_dtype(fill_value)
-    return _finish(be.full(_shape_args((size,)), fill_value, _dtype_name(dtype, default)), be,
-                   requires_grad)
+    return _finish(
+        be.full(_shape_args((size,)), fill_value, _dtype_name(dtype, default)), be, requires_grad
+    )
 
 
-def zeros(*size: Any, dtype: Any = None, device: Any = None,
-          requires_grad: bool = False) -> Tensor:
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     be = get_backend(device)
     name = _dtype_name(dtype, D.get_default_dtype())
     return _finish(be.full(_shape_args(size), 0, name), be, requires_grad)
 
 
-def ones(*size: Any, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     be = get_backend(device)
     name = _dtype_name(dtype, D.get_default_dtype())
     return _finish(be.full(_shape_args(size), 1, name), be, requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = None,
-          requires_grad: bool = False) -> Tensor:
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     be = get_backend(device)
     name = _dtype_name(dtype, D.get_default_dtype())
     return _finish(be.empty(_shape_args(size), name), be, requires_grad)
@@ -113,20 +116,28 @@ def _like(t: Tensor, dtype: Any, device: Any) -> tuple[Any, Any]:
     return (t.dtype if dtype is None else dtype), (t.device if device is None else device)
 
 
-def zeros_like(t: Tensor, *, dtype: Any = None, device: Any = None,
-               requires_grad: bool = False) -> Tensor:
+def zeros_like(
+    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     dt, dev = _like(t, dtype, device)
     return zeros(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def ones_like(t: Tensor, *, dtype: Any = None, device: Any = None,
-              requires_grad: bool = False) -> Tensor:
+def ones_like(
+    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     dt, dev = _like(t, dtype, device)
     return ones(t.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def full_like(t: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
-              requires_grad: bool = False) -> Tensor:
+def full_like(
+    t: Tensor,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     dt, dev = _like(t, dtype, device)
     return full(t.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
 
@@ -136,8 +147,15 @@ def empty_like(t: Tensor, *, dtype: Any = None, device: Any = None) -> Tensor:
     return empty(t.shape, dtype=dt, device=dev)
 
 
-def arange(start: float, end: float | None = None, step: float = 1, *, dtype: Any = None,
-           device: Any = None, requires_grad: bool = False) -> Tensor:
+def arange(
+    start: float,
+    end: float | None = None,
+    step: float = 1,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Values from `start` to `end` (exclusive) by `step`; int64 unless a bound is a float."""
     if end is None:
         start, end = 0, start
@@ -158,22 +176,36 @@ def arange(start: float, end: float | None = None, step: float = 1, *, dtype: An
     return _finish(data, be, requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
-             requires_grad: bool = False) -> Tensor:
+def linspace(
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     be = get_backend(device)
     name = _dtype_name(dtype, D.get_default_dtype())
     return _finish(be.linspace(start, end, steps, name), be, requires_grad)
 
 
-def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
-        requires_grad: bool = False) -> Tensor:
+def eye(
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     be = get_backend(device)
     name = _dtype_name(dtype, D.get_default_dtype())
     return _finish(be.eye(n, n if m is None else m, name), be, requires_grad)
 
 
-def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_grad: bool,
-            *args: Any) -> Tensor:
+def _random(
+    kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_grad: bool, *args: Any
+) -> Tensor:
     be = get_backend(device)
     name = _dtype_name(dtype, D.get_default_dtype())
     if kind != "randint" and not D.BY_NAME[name].is_floating_point:
@@ -183,20 +215,19 @@ def _random(kind: str, size: tuple[Any, ...], dtype: Any, device: Any, requires_
     return _finish(data, be, requires_grad)
 
 
-def rand(*size: Any, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1), reproducible under `wisp.manual_seed`."""
     return _random("uniform", size, dtype, device, requires_grad, 0.0, 1.0)
 
 
-def randn(*size: Any, dtype: Any = None, device: Any = None,
-          requires_grad: bool = False) -> Tensor:
+def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples, reproducible under `wisp.manual_seed`."""
     return _random("normal", size, dtype, device, requires_grad, 0.0, 1.0)
 
 
-def randint(low: int, high: int | None = None, size: Any = (), *, dtype: Any = None,
-            device: Any = None) -> Tensor:
+def randint(
+    low: int, high: int | None = None, size: Any = (), *, dtype: Any = None, device: Any = None
+) -> Tensor:
     if isinstance(high, tuple | list):  # randint(high, size), torch's short form
         low, high, size = 0, low, high
     if high is None:

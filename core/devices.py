@@ -22,8 +22,7 @@ class device:  # noqa: N801 - torch spelling
         name, _, idx = text.partition(":")
         if name not in _KNOWN:
             raise RuntimeError(
-                f"Expected one of {', '.join(_KNOWN)} device type at start of device string: "
-                f"{text}"
+                f"Expected one of {', '.join(_KNOWN)} device type at start of device string: {text}"
             )
         self.type = name
         self.index = int(idx) if idx else None

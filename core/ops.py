@@ -520,8 +520,10 @@ class ScatterAdd(Function):
     def backward(self, g):
         gsrc = None
         if self.needs[1]:
-            key = tuple(slice(None) if d == self.axis else slice(0, n)
-                        for d, n in enumerate(self.index.shape))
+            key = tuple(
+                slice(None) if d == self.axis else slice(0, n)
+                for d, n in enumerate(self.index.shape)
+            )
             gsrc = self.be.gather(self.be.getitem(g, key), self.axis, self.index)
             if gsrc.shape != self.src_shape:  # src may be larger than index: zeros beyond
                 pads = [(0, s - i) for s, i in zip(self.src_shape, gsrc.shape)]
@@ -637,8 +639,9 @@ class Einsum(Function):
             sizes = dict(zip(spec, self.bufs[i].shape))
             full = "".join(dict.fromkeys(spec))
             shape_keep = tuple(sizes[c] if c in keep else 1 for c in full)
-            gi = be.reshape(be.permute(gi, tuple(keep.index(c) for c in full if c in keep)),
-                            shape_keep)
+            gi = be.reshape(
+                be.permute(gi, tuple(keep.index(c) for c in full if c in keep)), shape_keep
+            )
             gi = be.expand(gi, tuple(sizes[c] for c in full))
             if full != spec:  # repeated letters (a diagonal) are not supported
                 raise NotImplementedError(f"einsum gradient for repeated index in '{spec}'")

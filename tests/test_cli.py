@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 import wisp
 from wisp import backends
 from wisp.cli import main

@@ -20,13 +20,49 @@ from ..creation import ones, rand, tensor
 from ..math import one_hot  # noqa: F401 - re-exported as F.one_hot
 
 __all__ = [
-    "relu", "relu6", "leaky_relu", "gelu", "silu", "elu", "softplus", "sigmoid", "tanh",
-    "hardtanh", "softmax", "log_softmax", "dropout", "linear", "bilinear", "conv1d", "conv2d",
-    "conv3d", "conv_transpose2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
-    "adaptive_avg_pool2d", "layer_norm", "group_norm", "batch_norm", "embedding",
-    "scaled_dot_product_attention", "pad", "interpolate", "mse_loss", "l1_loss",
-    "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "kl_div", "one_hot", "normalize", "cosine_similarity",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "gelu",
+    "silu",
+    "elu",
+    "softplus",
+    "sigmoid",
+    "tanh",
+    "hardtanh",
+    "softmax",
+    "log_softmax",
+    "dropout",
+    "linear",
+    "bilinear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose2d",
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "layer_norm",
+    "group_norm",
+    "batch_norm",
+    "embedding",
+    "scaled_dot_product_attention",
+    "pad",
+    "interpolate",
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "kl_div",
+    "one_hot",
+    "normalize",
+    "cosine_similarity",
 ]
 
 # ------------------------------------------------------------------------ activations
@@ -144,8 +180,12 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     """y_k = x1^T W_k x2 + b_k."""
     from ..math import einsum
 
-    out = einsum("bi,kij,bj->bk", input1.reshape(-1, input1.shape[-1]), weight,
-                 input2.reshape(-1, input2.shape[-1]))
+    out = einsum(
+        "bi,kij,bj->bk",
+        input1.reshape(-1, input1.shape[-1]),
+        weight,
+        input2.reshape(-1, input2.shape[-1]),
+    )
     out = out.reshape(*input1.shape[:-1], weight.shape[0])
     return out + bias if bias is not None else out
 
@@ -164,14 +204,16 @@ def _ntuple(v: Any, n: int, name: str) -> tuple[int, ...]:
     return v
 
 
-def _conv_pads(padding: Any, kernel: Sequence[int], dilation: Sequence[int],
-               stride: Sequence[int], nd: int) -> list[tuple[int, int]]:
+def _conv_pads(
+    padding: Any, kernel: Sequence[int], dilation: Sequence[int], stride: Sequence[int], nd: int
+) -> list[tuple[int, int]]:
     if isinstance(padding, str):
         if padding == "valid":
             return [(0, 0)] * nd
         if padding != "same":
-            raise RuntimeError(f"Invalid padding string '{padding}', should be one of "
-                               "('valid', 'same')")
+            raise RuntimeError(
+                f"Invalid padding string '{padding}', should be one of ('valid', 'same')"
+            )
         if any(s != 1 for s in stride):
             raise RuntimeError("padding='same' is not supported for strided convolutions")
         pads = []
@@ -193,8 +235,16 @@ def _batched(input: Tensor, nd: int, name: str) -> tuple[Tensor, bool]:  # noqa:
     return input, False
 
 
-def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,  # noqa: A002
-          dilation: Any, groups: int, nd: int) -> Tensor:
+def _conv(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: Any,
+    padding: Any,  # noqa: A002
+    dilation: Any,
+    groups: int,
+    nd: int,
+) -> Tensor:
     name = f"conv{nd}d"
     x, unbatched = _batched(input, nd, name)
     if weight.ndim != nd + 2:
@@ -223,26 +273,57 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
     return out.squeeze(0) if unbatched else out
 
 
-def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
-           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,  # noqa: A002
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Tensor:
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1)
 
 
-def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
-           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,  # noqa: A002
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Tensor:
     """2-D convolution over (N, C, H, W); padding may be an int, a pair, "same" or "valid"."""
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
 
 
-def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
-           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+def conv3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,  # noqa: A002
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Tensor:
     return _conv(input, weight, bias, stride, padding, dilation, groups, 3)
 
 
-def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A002
-                     stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
-                     groups: int = 1, dilation: Any = 1) -> Tensor:
-    """The gradient of conv2d with respect to its input, as a layer (weight: Cin, Cout/g, kH, kW)."""
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,  # noqa: A002
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> Tensor:
+    """Transposed 2-D convolution: conv2d's input-gradient as a layer.
+
+    weight has shape (Cin, Cout // groups, kH, kW), as in torch.
+    """
     nd = 2
     x, unbatched = _batched(input, nd, "conv_transpose2d")
     if x.shape[1] != weight.shape[0]:
@@ -259,25 +340,36 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
         if opad[i] >= max(stride[i], dilation[i]):
             raise RuntimeError("output padding must be smaller than either stride or dilation")
     out_sp = tuple(
-        (x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + dilation[i] * (weight.shape[2 + i] - 1)
-        + opad[i] + 1
+        (x.shape[2 + i] - 1) * stride[i]
+        - 2 * pad[i]
+        + dilation[i] * (weight.shape[2 + i] - 1)
+        + opad[i]
+        + 1
         for i in range(nd)
     )
     out_shape = (x.shape[0], weight.shape[1] * groups, *out_sp)
     args = (x, weight) if bias is None else (x, weight, bias)
-    out = ops.ConvTranspose.apply(*args, stride=stride, pads=[(p, p) for p in pad],
-                                  dilation=dilation, groups=groups, out_shape=out_shape)
+    out = ops.ConvTranspose.apply(
+        *args,
+        stride=stride,
+        pads=[(p, p) for p in pad],
+        dilation=dilation,
+        groups=groups,
+        out_shape=out_shape,
+    )
     return out.squeeze(0) if unbatched else out
 
 
 # ---------------------------------------------------------------------------- pooling
 
 
-def _pool_geometry(x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any,
-                   dilation: Any, ceil_mode: bool) -> tuple[Any, ...]:
+def _pool_geometry(
+    x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool
+) -> tuple[Any, ...]:
     kernel = _ntuple(kernel_size, nd, "kernel_size")
-    stride = kernel if stride is None or stride == [] or stride == () else _ntuple(
-        stride, nd, "stride")
+    stride = (
+        kernel if stride is None or stride == [] or stride == () else _ntuple(stride, nd, "stride")
+    )
     pad = _ntuple(padding, nd, "padding")
     dil = _ntuple(dilation, nd, "dilation")
     pads = []
@@ -303,32 +395,62 @@ def _pool_geometry(x: Tensor, nd: int, kernel_size: Any, stride: Any, padding: A
     return kernel, stride, pads, dil, pad
 
 
-def _max_pool(input: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any,  # noqa: A002
-              dilation: Any, ceil_mode: bool, return_indices: bool) -> Tensor:
+def _max_pool(
+    input: Tensor,
+    nd: int,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,  # noqa: A002
+    dilation: Any,
+    ceil_mode: bool,
+    return_indices: bool,
+) -> Tensor:
     if return_indices:
         raise NotImplementedError("max_pool: return_indices=True is not supported yet")
     x, unbatched = _batched(input, nd, f"max_pool{nd}d")
-    kernel, stride, pads, dil, _ = _pool_geometry(x, nd, kernel_size, stride, padding,
-                                                  dilation, ceil_mode)
+    kernel, stride, pads, dil, _ = _pool_geometry(
+        x, nd, kernel_size, stride, padding, dilation, ceil_mode
+    )
     out = ops.MaxPool.apply(x, kernel=kernel, stride=stride, pads=pads, dilation=dil)
     return out.squeeze(0) if unbatched else out
 
 
-def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
-               dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+def max_pool1d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,  # noqa: A002
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor:
     return _max_pool(input, 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
-               dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+def max_pool2d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,  # noqa: A002
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor:
     return _max_pool(input, 2, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
-def _avg_pool(input: Tensor, nd: int, kernel_size: Any, stride: Any, padding: Any,  # noqa: A002
-              ceil_mode: bool, count_include_pad: bool, divisor_override: int | None) -> Tensor:
+def _avg_pool(
+    input: Tensor,
+    nd: int,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,  # noqa: A002
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> Tensor:
     x, unbatched = _batched(input, nd, f"avg_pool{nd}d")
-    kernel, stride, pads, _, pad = _pool_geometry(x, nd, kernel_size, stride, padding, 1,
-                                                  ceil_mode)
+    kernel, stride, pads, _, pad = _pool_geometry(x, nd, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override:
         divisor: Any = float(divisor_override)
     elif count_include_pad and all(lo == hi for lo, hi in pads):
@@ -339,8 +461,9 @@ def _avg_pool(input: Tensor, nd: int, kernel_size: Any, stride: Any, padding: An
         be = x._backend
         spatial = x.shape[2:]
         if count_include_pad:
-            grid = be.full((1, 1) + tuple(s + 2 * p for s, p in zip(spatial, pad)), 1.0,
-                           x.dtype.name)
+            grid = be.full(
+                (1, 1) + tuple(s + 2 * p for s, p in zip(spatial, pad)), 1.0, x.dtype.name
+            )
             grid_pads = [(0, hi - lo) for lo, hi in pads]
         else:
             grid = be.full((1, 1) + tuple(spatial), 1.0, x.dtype.name)
@@ -350,24 +473,39 @@ def _avg_pool(input: Tensor, nd: int, kernel_size: Any, stride: Any, padding: An
     return out.squeeze(0) if unbatched else out
 
 
-def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
-               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+def avg_pool1d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,  # noqa: A002
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
     return _avg_pool(input, 1, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
 
 
-def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
-               ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override: int | None = None) -> Tensor:
-    return _avg_pool(input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                     divisor_override)
+def avg_pool2d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,  # noqa: A002
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    return _avg_pool(
+        input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:  # noqa: A002
     """Average over the windows torch uses: [floor(i*in/out), ceil((i+1)*in/out))."""
     x, unbatched = _batched(input, 2, "adaptive_avg_pool2d")
-    out_hw = _ntuple(output_size if output_size is not None else x.shape[2:], 2,
-                     "output_size") if not isinstance(output_size, Sequence) else tuple(
-        x.shape[2 + i] if s is None else int(s) for i, s in enumerate(output_size))
+    out_hw = (
+        _ntuple(output_size if output_size is not None else x.shape[2:], 2, "output_size")
+        if not isinstance(output_size, Sequence)
+        else tuple(x.shape[2 + i] if s is None else int(s) for i, s in enumerate(output_size))
+    )
     h, w = x.shape[2:]
     oh, ow = out_hw
     if h % oh == 0 and w % ow == 0:
@@ -394,8 +532,13 @@ def _stack(ts: list[Tensor], dim: int) -> Tensor:
 # ---------------------------------------------------------------------- normalisation
 
 
-def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,  # noqa: A002
-               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+def layer_norm(
+    input: Tensor,
+    normalized_shape: Any,
+    weight: Tensor | None = None,  # noqa: A002
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     nd = len(shape)
     if tuple(input.shape[input.ndim - nd :]) != shape or input.ndim < nd:
@@ -407,12 +550,18 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
         if p is not None and tuple(p.shape) != shape:
             raise RuntimeError(f"layer_norm: {name} of shape {p.shape} != normalized_shape {shape}")
     extra = [t for t in (weight, bias) if t is not None]
-    return ops.LayerNorm.apply(input, *extra, nd=nd, eps=eps, has_w=weight is not None,
-                               has_b=bias is not None)
+    return ops.LayerNorm.apply(
+        input, *extra, nd=nd, eps=eps, has_w=weight is not None, has_b=bias is not None
+    )
 
 
-def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,  # noqa: A002
-               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,  # noqa: A002
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
     n, c = input.shape[:2]
     if c % num_groups:
         raise RuntimeError(
@@ -429,9 +578,16 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,  # 
     return x
 
 
-def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,  # noqa: A002
-               weight: Tensor | None = None, bias: Tensor | None = None,
-               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,  # noqa: A002
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
     """Batch normalisation over (N, *spatial) per channel; updates running stats in training."""
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
     axes = (0,) + tuple(range(2, input.ndim))
@@ -494,9 +650,15 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     return out.reshape(*input.shape, weight.shape[1])
 
 
-def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
-                                 attn_mask: Tensor | None = None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale: float | None = None) -> Tensor:
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Tensor:
     """softmax(q k^T * scale + mask) v. A bool mask marks positions that may be attended."""
     if query.shape[-1] != key.shape[-1]:
         raise RuntimeError(
@@ -511,8 +673,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     lq, lk = query.shape[-2], key.shape[-2]
     if is_causal:
         if attn_mask is not None:
-            raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be "
-                               "set when is_causal=True")
+            raise RuntimeError(
+                "_scaled_dot_product_attention: Explicit attn_mask should not be "
+                "set when is_causal=True"
+            )
         attn_mask = ones(lq, lk, dtype=D.bool_, device=query.device).tril()
     if attn_mask is not None:
         if attn_mask.dtype is D.bool_:
@@ -528,14 +692,18 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
 # --------------------------------------------------------------- padding, resampling
 
 
-def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:  # noqa: A002
+def pad(
+    input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None
+) -> Tensor:  # noqa: A002
     """Pad the last len(pad)//2 dims: pad = (last_lo, last_hi, prev_lo, prev_hi, ...)."""
     if len(pad) % 2:
         raise RuntimeError("Padding length must be divisible by 2")
     if len(pad) // 2 > input.ndim:
-        raise RuntimeError("Padding length should be less than or equal to two times the input "
-                           f"dimension but got padding length {len(pad)} and input of dimension "
-                           f"{input.ndim}")
+        raise RuntimeError(
+            "Padding length should be less than or equal to two times the input "
+            f"dimension but got padding length {len(pad)} and input of dimension "
+            f"{input.ndim}"
+        )
     pairs = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         pairs[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
@@ -569,16 +737,24 @@ def _pad_index(i: int, n: int, mode: str) -> int:
         period = 2 * (n - 1)
         i = abs(i) % period if period else 0
         return period - i if i >= n else i
-    raise NotImplementedError(f"pad mode '{mode}' is not supported (constant, reflect, "
-                              "replicate, circular)")
+    raise NotImplementedError(
+        f"pad mode '{mode}' is not supported (constant, reflect, replicate, circular)"
+    )
 
 
-def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,  # noqa: A002
-                mode: str = "nearest", align_corners: bool | None = None) -> Tensor:
+def interpolate(
+    input: Tensor,
+    size: Any = None,
+    scale_factor: Any = None,  # noqa: A002
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+) -> Tensor:
     """Resize the spatial dims: modes "nearest", "linear" (3-D) and "bilinear" (4-D)."""
     nd = input.ndim - 2
     if nd < 1:
-        raise ValueError(f"interpolate expects a batched input with spatial dims, got {input.shape}")
+        raise ValueError(
+            f"interpolate expects a batched input with spatial dims, got {input.shape}"
+        )
     if (size is None) == (scale_factor is None):
         raise ValueError("only one of size or scale_factor should be defined")
     in_sp = input.shape[2:]
@@ -586,14 +762,18 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,  # no
         out_sp = _ntuple(size, nd, "size")
         scales = [i / o for i, o in zip(in_sp, out_sp)]
     else:
-        sf = [float(s) for s in (scale_factor if isinstance(scale_factor, Sequence)
-                                 else [scale_factor] * nd)]
+        sf = [
+            float(s)
+            for s in (scale_factor if isinstance(scale_factor, Sequence) else [scale_factor] * nd)
+        ]
         out_sp = tuple(int(math.floor(i * s)) for i, s in zip(in_sp, sf))
         scales = [1.0 / s for s in sf]
     if mode == "nearest":
         if align_corners is not None:
-            raise ValueError("align_corners option can only be set with the interpolating modes: "
-                             "linear | bilinear | bicubic | trilinear")
+            raise ValueError(
+                "align_corners option can only be set with the interpolating modes: "
+                "linear | bilinear | bicubic | trilinear"
+            )
         out = input
         for i in range(nd):
             idx = [min(int(math.floor(j * scales[i])), in_sp[i] - 1) for j in range(out_sp[i])]
@@ -603,16 +783,18 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,  # no
         raise NotImplementedError(f"interpolate mode '{mode}' is not supported")
     expect = {"linear": 1, "bilinear": 2, "trilinear": 3}[mode]
     if nd != expect:
-        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs "
-                                  f"{expect + 2}D input")
+        raise NotImplementedError(
+            f"Got {input.ndim}D input, but {mode} mode needs {expect + 2}D input"
+        )
     out = input
     for i in range(nd):
         out = _linear_resize(out, 2 + i, in_sp[i], out_sp[i], scales[i], bool(align_corners))
     return out
 
 
-def _linear_resize(x: Tensor, axis: int, n_in: int, n_out: int, scale: float,
-                   align_corners: bool) -> Tensor:
+def _linear_resize(
+    x: Tensor, axis: int, n_in: int, n_out: int, scale: float, align_corners: bool
+) -> Tensor:
     lo, hi, frac = [], [], []
     for j in range(n_out):
         if align_corners:
@@ -669,8 +851,12 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  
     return _reduce((input - target).abs(), reduction)
 
 
-def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
-                   beta: float = 1.0) -> Tensor:
+def smooth_l1_loss(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",  # noqa: A002
+    beta: float = 1.0,
+) -> Tensor:
     _same_shape(input, target, "smooth_l1_loss")
     d = input - target
     ad = d.abs()
@@ -679,8 +865,12 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # no
     return _reduce(where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
 
 
-def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
-               delta: float = 1.0) -> Tensor:
+def huber_loss(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",  # noqa: A002
+    delta: float = 1.0,
+) -> Tensor:
     _same_shape(input, target, "huber_loss")
     d = input - target
     ad = d.abs()
@@ -692,13 +882,20 @@ def _class_weights(weight: Tensor | None, logp: Tensor) -> Tensor | None:
         return None
     c = logp.shape[1]
     if weight.shape != (c,):
-        raise RuntimeError(f"weight tensor should be defined either for all {c} classes or no "
-                           f"classes but got weight tensor of shape: {list(weight.shape)}")
+        raise RuntimeError(
+            f"weight tensor should be defined either for all {c} classes or no "
+            f"classes but got weight tensor of shape: {list(weight.shape)}"
+        )
     return weight.reshape((1, c) + (1,) * (logp.ndim - 2))
 
 
-def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
-             ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,  # noqa: A002
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
     """Negative log-likelihood of int64 class indices under log-probabilities `input`."""
     logp, tgt, unbatched = _class_layout(input, target, "nll_loss")
     if tgt.dtype.is_floating_point:
@@ -719,8 +916,11 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noq
 
 def _class_layout(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor, bool]:  # noqa: A002
     if input.ndim == 1:  # unbatched (C,) with a 0-d target
-        return input.unsqueeze(0), target.reshape(1) if not target.dtype.is_floating_point \
-            else target.unsqueeze(0), True
+        return (
+            input.unsqueeze(0),
+            target.reshape(1) if not target.dtype.is_floating_point else target.unsqueeze(0),
+            True,
+        )
     if input.ndim < 1:
         raise ValueError(f"{name}: input must have at least 1 dimension, got {input.shape}")
     expect = (input.shape[0],) + input.shape[2:]
@@ -733,9 +933,14 @@ def _class_layout(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Ten
     return input, target, False
 
 
-def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
-                  ignore_index: int = -100, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,  # noqa: A002
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """Cross-entropy of logits (N, C, ...) against class indices or class probabilities.
 
     Computed from log_softmax, so logits of ±1e4 stay finite.
@@ -745,24 +950,28 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     x, tgt, unbatched = _class_layout(input, target, "cross_entropy")
     c = x.shape[1]
     if weight is not None and weight.shape != (c,):
-        raise RuntimeError(f"weight tensor should be defined either for all {c} classes or no "
-                           f"classes but got weight tensor of shape: {list(weight.shape)}")
+        raise RuntimeError(
+            f"weight tensor should be defined either for all {c} classes or no "
+            f"classes but got weight tensor of shape: {list(weight.shape)}"
+        )
     if not tgt.dtype.is_floating_point and label_smoothing == 0.0:
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"{reduction} is not a valid value for reduction")
         if tgt._backend is not x._backend:
             raise RuntimeError("cross_entropy: input and target are on different devices")
-        out = ops.CrossEntropy.apply(x, target=tgt._data, ignore_index=ignore_index,
-                                     weight=None if weight is None else weight._data,
-                                     reduction=reduction)
+        out = ops.CrossEntropy.apply(
+            x,
+            target=tgt._data,
+            ignore_index=ignore_index,
+            weight=None if weight is None else weight._data,
+            reduction=reduction,
+        )
         return out.squeeze(0) if unbatched and reduction == "none" else out
     logp = log_softmax(x, 1)
     wb = _class_weights(weight, logp)
     if tgt.dtype.is_floating_point:  # class probabilities
         if tgt.shape != logp.shape:
-            raise RuntimeError(
-                f"Expected target size {list(logp.shape)}, got {list(tgt.shape)}"
-            )
+            raise RuntimeError(f"Expected target size {list(logp.shape)}, got {list(tgt.shape)}")
         if label_smoothing > 0:
             tgt = tgt * (1.0 - label_smoothing) + label_smoothing / c
         terms = logp * tgt if wb is None else logp * tgt * wb
@@ -778,8 +987,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     if reduction == "mean":
         if weight is not None:
             safe = where(ignore, 0, tgt)
-            wsum = (weight.index_select(0, safe.reshape(-1)) * (~ignore).reshape(-1).type(
-                weight.dtype)).sum()
+            wsum = (
+                weight.index_select(0, safe.reshape(-1)) * (~ignore).reshape(-1).type(weight.dtype)
+            ).sum()
             smooth = smooth.sum() / wsum
         else:
             smooth = smooth.sum() / (~ignore).sum()  # torch: mean over non-ignored targets
@@ -789,8 +999,12 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     return out.squeeze(0) if unbatched and reduction == "none" else out
 
 
-def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
-                         reduction: str = "mean") -> Tensor:
+def binary_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,  # noqa: A002
+    reduction: str = "mean",
+) -> Tensor:
     """BCE on probabilities; log terms are clamped at -100 like torch, so p=0 or 1 is finite."""
     if input.shape != target.shape:
         raise ValueError(
@@ -803,9 +1017,13 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     return _reduce(loss, reduction)
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A002
-                                     weight: Tensor | None = None, reduction: str = "mean",
-                                     pos_weight: Tensor | None = None) -> Tensor:
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,  # noqa: A002
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
     """BCE on logits, computed as (1-y)x + (1+(pw-1)y) softplus(-x) without overflow."""
     if input.shape != target.shape:
         raise ValueError(
@@ -822,8 +1040,12 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
     return _reduce(loss, reduction)
 
 
-def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
-           log_target: bool = False) -> Tensor:
+def kl_div(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",  # noqa: A002
+    log_target: bool = False,
+) -> Tensor:
     """KL(target || exp(input)) pointwise: input holds log-probabilities."""
     if log_target:
         loss = target.exp() * (target - input)
@@ -833,4 +1055,3 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
     if reduction == "batchmean":
         return loss.sum() / input.shape[0] if input.ndim else loss.sum()
     return _reduce(loss, reduction)
-

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import wisp
 from op_db import DEVICE
+
+import wisp
 
 
 def T(data: Any, grad: bool = False, dtype: Any = None) -> wisp.Tensor:  # noqa: N802
@@ -385,3 +386,39 @@ def test_manual_seed_reproducibility() -> None:
     for a, b in zip(third, draw()):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first[1], third[1])
+
+
+def test_augmented_assignment_updates_parameter_in_place():
+    p = wisp.ones(3, requires_grad=True)
+    (p * 2).sum().backward()
+    before = p
+    with wisp.no_grad():
+        p -= 0.5 * p.grad
+    assert p is before and p.requires_grad and p.is_leaf
+    np.testing.assert_allclose(p.numpy(), [0.0, 0.0, 0.0])
+
+
+def test_inplace_write_is_seen_by_views_outside_autograd():
+    t = wisp.zeros(2, 3)
+    row = t[1]
+    row.add_(5.0)
+    row *= 2
+    np.testing.assert_allclose(t.numpy(), [[0, 0, 0], [10, 10, 10]])
+
+
+def test_inplace_op_bringing_in_a_gradient_is_recorded():
+    w = wisp.tensor([1.0, 2.0], requires_grad=True)
+    x = wisp.tensor([3.0, 4.0])
+    y = x * w  # saves x's old buffer
+    x.add_(w)  # x is rebound to x + w, with its graph
+    (x * y).sum().backward()
+    # d/dw sum((x0 + w) * x0 * w) = x0 * w + (x0 + w) * x0
+    x0 = np.array([3.0, 4.0])
+    np.testing.assert_allclose(w.grad.numpy(), x0 * [1, 2] + (x0 + [1, 2]) * x0)
+
+
+def test_inplace_on_a_non_leaf_in_the_graph_is_a_clear_error():
+    w = wisp.ones(2, requires_grad=True)
+    h = w * 2
+    with pytest.raises(RuntimeError, match="out-of-place"):
+        h += 1

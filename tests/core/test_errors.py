@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import wisp
 from op_db import DEVICE
+
+import wisp
 
 
 def _ones(m: Any, *shape: int, **kw: Any) -> Any:

@@ -6,6 +6,7 @@ cotangent must agree to float64 rounding (rtol 1e-10).
 
 import numpy as np
 import pytest
+
 import wisp
 import wisp.nn.functional as F
 

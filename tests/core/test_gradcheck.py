@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-import wisp
 from op_db import DEVICE
+
+import wisp
 
 F = wisp.nn.functional
 

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import wisp
 from op_db import DEVICE, OPS, TOL, Const, Dt, OpInfo, Raw, Sample, nn_ops
+
+import wisp
 
 ALL_OPS = OPS + nn_ops()
 CASES = [pytest.param(op, dt, id=f"{op.name}-{dt}") for op in ALL_OPS for dt in op.dtypes]
