@@ -425,25 +425,34 @@ class ArrayBackend:
     def einsum(self, spec: str, *bufs):
         return self.xp.einsum(spec, *bufs, optimize=len(bufs) > 2)
 
+    # The fused normalisers below work in place on the one fresh buffer each makes: every
+    # avoided temporary is a pass over memory (and page faults when it is large).
     def softmax(self, a, axis: int):
         xp = self.xp
-        e = xp.exp(a - xp.max(a, axis=axis, keepdims=True))
+        e = xp.asarray(xp.subtract(a, xp.max(a, axis=axis, keepdims=True)))  # 0-d: a scalar
+        xp.exp(e, out=e)
         e /= xp.sum(e, axis=axis, keepdims=True)
         return e
 
     def softmax_backward(self, y, g, axis: int):
-        gy = g * y
-        gy -= y * gy.sum(axis=axis, keepdims=True)
-        return gy
+        xp = self.xp
+        dot = xp.sum(g * y, axis=axis, keepdims=True)
+        out = xp.asarray(xp.subtract(g, dot))
+        out *= y
+        return out
 
     def log_softmax(self, a, axis: int):
         xp = self.xp
-        shifted = a - xp.max(a, axis=axis, keepdims=True)
-        shifted -= xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+        shifted = xp.asarray(xp.subtract(a, xp.max(a, axis=axis, keepdims=True)))
+        e = xp.exp(shifted)
+        shifted -= xp.log(xp.sum(e, axis=axis, keepdims=True))
         return shifted
 
     def log_softmax_backward(self, y, g, axis: int):
-        return g - self.xp.exp(y) * g.sum(axis=axis, keepdims=True)
+        xp = self.xp
+        p = xp.asarray(xp.exp(y))
+        p *= g.sum(axis=axis, keepdims=True)
+        return xp.subtract(g, p, out=p)
 
     def layer_norm(self, x, weight, bias, nd: int, eps: float):
         """Normalise over the last `nd` axes; returns (y, xhat, rstd) for the backward."""
