@@ -7,11 +7,37 @@ autograd; fused ops (conv, pooling, softmax, layer_norm) return what their backw
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from collections.abc import Callable
 from typing import Any
 
 DTYPE_NAMES = ("float32", "float16", "float64", "int32", "int64", "bool", "uint8", "int8")
+
+
+def _cast_tree(out: Any, src: Any, dst: Any) -> Any:
+    if isinstance(out, tuple | list):
+        return type(out)(_cast_tree(o, src, dst) for o in out)
+    if getattr(out, "dtype", None) == src:
+        return out.astype(dst)
+    return out
+
+
+def opmath(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """float16 in, float32 inside, float16 out (torch's "opmath" rule for kernels that
+    accumulate): half sums and dot products drift far past 1e-3 otherwise."""
+
+    @functools.wraps(fn)
+    def wrapper(self: ArrayBackend, *args: Any, **kwargs: Any) -> Any:
+        half = self._half
+        if not any(getattr(a, "dtype", None) == half for a in args):
+            return fn(self, *args, **kwargs)
+        f32 = self._f32
+        args = tuple(a.astype(f32) if getattr(a, "dtype", None) == half else a for a in args)
+        return _cast_tree(fn(self, *args, **kwargs), f32, half)
+
+    return wrapper
 
 
 class ArrayBackend:
@@ -22,6 +48,7 @@ class ArrayBackend:
         self.device = device
         self._dtypes = {name: xp.dtype(name) for name in DTYPE_NAMES}
         self._names = {dt: name for name, dt in self._dtypes.items()}
+        self._half, self._f32 = self._dtypes["float16"], self._dtypes["float32"]
         self._as_strided = xp.lib.stride_tricks.as_strided
 
     # ------------------------------------------------------------------ memory
@@ -276,10 +303,12 @@ class ArrayBackend:
         return self.xp.clip(a, lo, hi)
 
     # -------------------------------------------------------------- reductions
+    @opmath
     def sum(self, a, axis, keepdim: bool, dtype: str | None = None):
         dt = None if dtype is None else self._dtypes[dtype]
         return self.xp.sum(a, axis=axis, keepdims=keepdim, dtype=dt)
 
+    @opmath
     def prod(self, a, axis, keepdim: bool, dtype: str | None = None):
         dt = None if dtype is None else self._dtypes[dtype]
         return self.xp.prod(a, axis=axis, keepdims=keepdim, dtype=dt)
@@ -302,6 +331,7 @@ class ArrayBackend:
     def all(self, a, axis, keepdim: bool):
         return self.xp.all(a, axis=axis, keepdims=keepdim)
 
+    @opmath
     def exclusive_prod(self, x, axes):
         """Product over `axes` of every element but the one at each position (prod's grad)."""
         xp = self.xp
@@ -320,12 +350,15 @@ class ArrayBackend:
         inv = [perm.index(i) for i in range(x.ndim)]
         return (left * right).reshape(xt.shape).transpose(inv)
 
+    @opmath
     def cumsum(self, a, axis: int):
         return self.xp.cumsum(a, axis=axis)
 
+    @opmath
     def cumprod(self, a, axis: int):
         return self.xp.cumprod(a, axis=axis)
 
+    @opmath
     def sum_to_shape(self, g, shape: tuple[int, ...]):
         """Reduce a broadcast gradient back to `shape` (the inverse of `expand`)."""
         if g.shape == shape:
@@ -416,17 +449,20 @@ class ArrayBackend:
         return self.xp.stack(self.xp.nonzero(a), axis=1)
 
     # ----------------------------------------------------------------- compute
+    @opmath
     def matmul(self, a, b):
         return self.xp.matmul(a, b)
 
     def swap_last(self, a):
         return self.xp.swapaxes(a, -1, -2)
 
+    @opmath
     def einsum(self, spec: str, *bufs):
         return self.xp.einsum(spec, *bufs, optimize=len(bufs) > 2)
 
     # The fused normalisers below work in place on the one fresh buffer each makes: every
     # avoided temporary is a pass over memory (and page faults when it is large).
+    @opmath
     def softmax(self, a, axis: int):
         xp = self.xp
         e = xp.asarray(xp.subtract(a, xp.max(a, axis=axis, keepdims=True)))  # 0-d: a scalar
@@ -434,6 +470,7 @@ class ArrayBackend:
         e /= xp.sum(e, axis=axis, keepdims=True)
         return e
 
+    @opmath
     def softmax_backward(self, y, g, axis: int):
         xp = self.xp
         dot = xp.sum(g * y, axis=axis, keepdims=True)
@@ -441,6 +478,7 @@ class ArrayBackend:
         out *= y
         return out
 
+    @opmath
     def log_softmax(self, a, axis: int):
         xp = self.xp
         shifted = xp.asarray(xp.subtract(a, xp.max(a, axis=axis, keepdims=True)))
@@ -448,12 +486,14 @@ class ArrayBackend:
         shifted -= xp.log(xp.sum(e, axis=axis, keepdims=True))
         return shifted
 
+    @opmath
     def log_softmax_backward(self, y, g, axis: int):
         xp = self.xp
         p = xp.asarray(xp.exp(y))
         p *= g.sum(axis=axis, keepdims=True)
         return xp.subtract(g, p, out=p)
 
+    @opmath
     def layer_norm(self, x, weight, bias, nd: int, eps: float):
         """Normalise over the last `nd` axes; returns (y, xhat, rstd) for the backward."""
         xp = self.xp
@@ -470,6 +510,7 @@ class ArrayBackend:
             y = y + bias
         return y, xhat, rstd
 
+    @opmath
     def layer_norm_backward(self, g, xhat, rstd, weight, nd: int, need_wb: bool):
         axes = tuple(range(g.ndim - nd, g.ndim))
         lead = tuple(range(g.ndim - nd))
@@ -527,13 +568,15 @@ class ArrayBackend:
         for k in itertools.product(*(range(s) for s in kernel)):
             sl = tuple(
                 slice(
-                    k[i] * dilation[i], k[i] * dilation[i] + stride[i] * (out_sp[i] - 1) + 1,
+                    k[i] * dilation[i],
+                    k[i] * dilation[i] + stride[i] * (out_sp[i] - 1) + 1,
                     stride[i],
                 )
                 for i in range(nd)
             )
             yield k, (slice(None), slice(None)) + sl
 
+    @opmath
     def conv(self, x, w, b, stride, pads, dilation, groups: int):
         """N-d convolution (cross-correlation) as batched GEMMs over im2col columns.
 
@@ -551,6 +594,7 @@ class ArrayBackend:
             y += b.reshape((1, cout) + (1,) * nd)
         return y, cols
 
+    @opmath
     def conv_weight_grad(self, g, x, w_shape, stride, pads, dilation, groups: int, cols=None):
         """d(loss)/d(weight) of `conv`, given the output gradient `g`."""
         n, cout = g.shape[:2]
@@ -563,6 +607,7 @@ class ArrayBackend:
         dw = self.xp.matmul(g4, cols.swapaxes(-1, -2)).sum(axis=0)
         return dw.reshape(w_shape)
 
+    @opmath
     def conv_input_grad(self, g, w, x_shape, stride, pads, dilation, groups: int):
         """d(loss)/d(input) of `conv` (also the forward of a transposed convolution)."""
         xp = self.xp
@@ -621,6 +666,7 @@ class ArrayBackend:
         crop = tuple(slice(lo, lo + s) for s, (lo, _) in zip(x_shape[2:], pads))
         return dx[(slice(None), slice(None)) + crop]
 
+    @opmath
     def avg_pool(self, x, kernel, stride, pads, divisor):
         """Window sums divided by `divisor` (a scalar or a buffer broadcast over N, C)."""
         dil = (1,) * len(kernel)
@@ -632,6 +678,7 @@ class ArrayBackend:
         out /= divisor
         return out
 
+    @opmath
     def avg_pool_backward(self, g, x_shape, kernel, stride, pads, divisor):
         xp = self.xp
         gd = g / divisor

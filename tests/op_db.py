@@ -1056,6 +1056,13 @@ REDUCE = [
     OpInfo("prod", lambda m, x, *a: m.prod(x, *a), _prod_samples, dtypes=FLOAT + ("int64",)),
     OpInfo("logsumexp", lambda m, x, *a: m.logsumexp(x, *a), _lse_samples),
     OpInfo(
+        "var_half",
+        lambda m, x, *a, **k: m.var(x, *a, **k),
+        _reduce_samples(empty=False, correction=True),
+        dtypes=HALF,
+        grad_dtypes=HALF,
+    ),
+    OpInfo(
         "all", lambda m, x, *a, **k: m.all(x, *a, **k), _reduce_samples(), dtypes=ALL, grad=False
     ),
     OpInfo(
@@ -1364,7 +1371,8 @@ COMPUTE = [
         "matmul",
         lambda m, a, b: m.matmul(a, b),
         _matmul_samples,
-        dtypes=FLOAT + ("int64",),
+        dtypes=FLOAT_HALF + ("int64",),
+        grad_dtypes=FLOAT_HALF,
     ),
     OpInfo("matmul_op", lambda m, a, b: a @ b, _matmul_samples),
     OpInfo("einsum", lambda m, eq, *ops: m.einsum(eq, *ops), _einsum_samples),
@@ -1905,21 +1913,45 @@ def nn_ops() -> list[OpInfo]:
         ),
         OpInfo("F.sigmoid", _f("sigmoid"), _act(-10, 10, edge=(-1e4, 0.0, 1e4))),
         OpInfo("F.tanh", _f("tanh"), _act(edge=(-1e4, 0.0, 1e4))),
-        OpInfo("F.softmax", _f("softmax"), _softmax_samples),
-        OpInfo("F.log_softmax", _f("log_softmax"), _softmax_samples),
+        OpInfo(
+            "F.softmax", _f("softmax"), _softmax_samples, dtypes=FLOAT_HALF, grad_dtypes=FLOAT_HALF
+        ),
+        OpInfo(
+            "F.log_softmax",
+            _f("log_softmax"),
+            _softmax_samples,
+            dtypes=FLOAT_HALF,
+            grad_dtypes=FLOAT_HALF,
+        ),
         OpInfo("F.dropout_identity", _f("dropout"), _dropout_identity),
-        OpInfo("F.linear", _f("linear"), _linear_samples),
+        OpInfo(
+            "F.linear", _f("linear"), _linear_samples, dtypes=FLOAT_HALF, grad_dtypes=FLOAT_HALF
+        ),
         OpInfo("F.bilinear", _f("bilinear"), _bilinear_samples),
         OpInfo("F.conv1d", _f("conv1d"), _conv_samples(1)),
-        OpInfo("F.conv2d", _f("conv2d"), _conv_samples(2)),
+        OpInfo(
+            "F.conv2d", _f("conv2d"), _conv_samples(2), dtypes=FLOAT_HALF, grad_dtypes=FLOAT_HALF
+        ),
         OpInfo("F.conv3d", _f("conv3d"), _conv_samples(3)),
         OpInfo("F.conv_transpose2d", _f("conv_transpose2d"), _conv_t_samples),
         OpInfo("F.max_pool1d", _f("max_pool1d"), _pool_samples(1, "max")),
         OpInfo("F.max_pool2d", _f("max_pool2d"), _pool_samples(2, "max")),
         OpInfo("F.avg_pool1d", _f("avg_pool1d"), _pool_samples(1, "avg")),
-        OpInfo("F.avg_pool2d", _f("avg_pool2d"), _pool_samples(2, "avg")),
+        OpInfo(
+            "F.avg_pool2d",
+            _f("avg_pool2d"),
+            _pool_samples(2, "avg"),
+            dtypes=FLOAT_HALF,
+            grad_dtypes=FLOAT_HALF,
+        ),
         OpInfo("F.adaptive_avg_pool2d", _f("adaptive_avg_pool2d"), _adaptive_samples),
-        OpInfo("F.layer_norm", _f("layer_norm"), _layer_norm_samples),
+        OpInfo(
+            "F.layer_norm",
+            _f("layer_norm"),
+            _layer_norm_samples,
+            dtypes=FLOAT_HALF,
+            grad_dtypes=FLOAT_HALF,
+        ),
         # torch's float32 group_norm backward is 10x further from float64 than ours
         OpInfo("F.group_norm", _f("group_norm"), _group_norm_samples, ref64=True),
         OpInfo("F.batch_norm", _bn, _batch_norm_samples),
@@ -1943,7 +1975,13 @@ def nn_ops() -> list[OpInfo]:
             _f("huber_loss"),
             _many(_reg_loss_samples(), _reg_loss_samples(delta=0.5)),
         ),
-        OpInfo("F.cross_entropy", _f("cross_entropy"), _ce_samples),
+        OpInfo(
+            "F.cross_entropy",
+            _f("cross_entropy"),
+            _ce_samples,
+            dtypes=FLOAT_HALF,
+            grad_dtypes=FLOAT_HALF,
+        ),
         OpInfo("F.nll_loss", _f("nll_loss"), _nll_samples),
         OpInfo("F.binary_cross_entropy", _f("binary_cross_entropy"), _bce_samples),
         OpInfo(
