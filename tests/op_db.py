@@ -282,6 +282,18 @@ def _random_samples(kind: str) -> Gen:
     return gen
 
 
+def _creation(name: str, fn: str, kind: str, dtypes: tuple[str, ...]) -> OpInfo:
+    """A creation function (`wisp.zeros(...)` vs `torch.zeros(...)`), forward only."""
+    return OpInfo(
+        name,
+        lambda m, *a, **k: getattr(m, fn)(*a, **k),
+        _creation_samples(kind),
+        dtypes=dtypes,
+        grad=False,
+        creation=True,
+    )
+
+
 CREATION = [
     OpInfo(
         "tensor",
@@ -312,14 +324,7 @@ CREATION = [
         grad=False,
         creation=True,
     ),
-    OpInfo(
-        "zeros",
-        lambda m, *a, **k: m.zeros(*a, **k),
-        _creation_samples("fill"),
-        dtypes=ALL,
-        grad=False,
-        creation=True,
-    ),
+    _creation("zeros", "zeros", "fill", ALL),
     OpInfo(
         "zeros_default",
         lambda m, *a, **k: m.zeros(*a, **k),
@@ -328,14 +333,7 @@ CREATION = [
         grad=False,
         creation=True,
     ),
-    OpInfo(
-        "ones",
-        lambda m, *a, **k: m.ones(*a, **k),
-        _creation_samples("fill"),
-        dtypes=ALL,
-        grad=False,
-        creation=True,
-    ),
+    _creation("ones", "ones", "fill", ALL),
     OpInfo(
         "ones_default",
         lambda m, *a, **k: m.ones(*a, **k),
@@ -344,14 +342,7 @@ CREATION = [
         grad=False,
         creation=True,
     ),
-    OpInfo(
-        "full",
-        lambda m, *a, **k: m.full(*a, **k),
-        _creation_samples("full"),
-        dtypes=ALL,
-        grad=False,
-        creation=True,
-    ),
+    _creation("full", "full", "full", ALL),
     OpInfo(
         "full_default",
         lambda m, *a, **k: m.full(*a, **k),
@@ -360,14 +351,7 @@ CREATION = [
         grad=False,
         creation=True,
     ),
-    OpInfo(
-        "arange",
-        lambda m, *a, **k: m.arange(*a, **k),
-        _creation_samples("arange"),
-        dtypes=FLOAT + INT,
-        grad=False,
-        creation=True,
-    ),
+    _creation("arange", "arange", "arange", FLOAT + INT),
     OpInfo(
         "arange_default",
         lambda m, *a, **k: m.arange(*a, **k),
@@ -376,22 +360,8 @@ CREATION = [
         grad=False,
         creation=True,
     ),
-    OpInfo(
-        "linspace",
-        lambda m, *a, **k: m.linspace(*a, **k),
-        _creation_samples("linspace"),
-        dtypes=FLOAT,
-        grad=False,
-        creation=True,
-    ),
-    OpInfo(
-        "eye",
-        lambda m, *a, **k: m.eye(*a, **k),
-        _creation_samples("eye"),
-        dtypes=ALL,
-        grad=False,
-        creation=True,
-    ),
+    _creation("linspace", "linspace", "linspace", FLOAT),
+    _creation("eye", "eye", "eye", ALL),
     OpInfo(
         "zeros_like",
         lambda m, x, **k: m.zeros_like(x, **k),
