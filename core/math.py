@@ -47,7 +47,12 @@ def result_type(a: Any, b: Any) -> D.dtype:
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
-    """int64 one-hot encoding along a new last axis."""
+    """int64 one-hot encoding along a new last axis.
+
+    >>> import wisp
+    >>> wisp.one_hot(wisp.tensor([0, 2]), 3).tolist()
+    [[1, 0, 0], [0, 0, 1]]
+    """
     from .creation import arange
 
     if tensor.dtype is not D.int64:
@@ -78,6 +83,10 @@ def einsum(equation: str, *operands: Any) -> Tensor:
 
     Supports explicit (`->`) and implicit output; no ellipsis and no repeated index within one
     operand.
+
+    >>> import wisp
+    >>> wisp.einsum("ij,jk->ik", wisp.ones(2, 3), wisp.ones(3, 4)).tolist()[0]
+    [3.0, 3.0, 3.0, 3.0]
     """
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])

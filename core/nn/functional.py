@@ -294,7 +294,12 @@ def conv2d(
     dilation: Any = 1,
     groups: int = 1,
 ) -> Tensor:
-    """2-D convolution over (N, C, H, W); padding may be an int, a pair, "same" or "valid"."""
+    """2-D convolution over (N, C, H, W); padding may be an int, a pair, "same" or "valid".
+
+    >>> import wisp, wisp.nn.functional as F
+    >>> F.conv2d(wisp.ones(1, 3, 8, 8), wisp.ones(4, 3, 3, 3), padding="same").shape
+    (1, 4, 8, 8)
+    """
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
 
 
@@ -944,6 +949,12 @@ def cross_entropy(
     """Cross-entropy of logits (N, C, ...) against class indices or class probabilities.
 
     Computed from log_softmax, so logits of ±1e4 stay finite.
+
+    >>> import wisp, wisp.nn.functional as F
+    >>> logits = wisp.tensor([[1e4, 0.0], [0.0, 1e4]], requires_grad=True)
+    >>> loss = F.cross_entropy(logits, wisp.tensor([0, 1]))
+    >>> loss.item(), loss.backward()
+    (0.0, None)
     """
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")

@@ -1,0 +1,23 @@
+"""The examples in public docstrings run (STYLE.md: examples are executed)."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "wisp",
+    "wisp._tensor",
+    "wisp.autograd",
+    "wisp.creation",
+    "wisp.math",
+    "wisp.nn.functional",
+    "wisp.backends",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"
