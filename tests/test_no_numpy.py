@@ -95,3 +95,117 @@ def test_core_imports_without_numpy_and_cpu_says_why() -> None:
     assert "numpy" in out["why_cpu"].lower()
     assert out["error"] is not None, "creating a CPU tensor without NumPy should raise"
     assert "cpu" in out["error"] and "numpy" in out["error"].lower(), out["error"]
+
+
+# A minimal pure-Python backend over flat lists: just the primitives this training step
+# touches. It stands in for the browser's WebGPU device, which registers itself the same way.
+LIST_BACKEND = textwrap.dedent(
+    """
+    import math
+    from wisp import backends
+
+    class Buf:
+        def __init__(self, data, shape, dtype):
+            self.data, self.shape, self.dtype = list(data), tuple(shape), dtype
+            self.ndim = len(self.shape)
+
+    def _flat(x):
+        return [v for item in x for v in _flat(item)] if isinstance(x, list) else [x]
+
+    def _shape(x):
+        return (len(x),) + _shape(x[0]) if isinstance(x, list) and x else (
+            (0,) if isinstance(x, list) else ())
+
+    class ListBackend:
+        device = "webgpu"
+
+        def from_host(self, data, dtype):
+            flat = _flat(data)
+            kind = dtype or ("float64" if any(isinstance(v, float) for v in flat) else "int64")
+            return Buf(flat, _shape(data), kind)
+
+        def dtype_name(self, b):
+            return b.dtype
+
+        def cast(self, b, dtype):
+            conv = float if dtype.startswith("float") else int
+            return Buf([conv(v) for v in b.data], b.shape, dtype)
+
+        def full(self, shape, value, dtype):
+            return Buf([value] * math.prod(shape), shape, dtype)
+
+        def _zip(self, a, b, fn):
+            if not isinstance(b, Buf):
+                return Buf([fn(x, b) for x in a.data], a.shape, a.dtype)
+            assert a.shape == b.shape, (a.shape, b.shape)
+            return Buf([fn(x, y) for x, y in zip(a.data, b.data)], a.shape, a.dtype)
+
+        def add(self, a, b):
+            return self._zip(a, b, lambda x, y: x + y)
+
+        def sub(self, a, b):
+            return self._zip(a, b, lambda x, y: x - y)
+
+        def mul(self, a, b):
+            return self._zip(a, b, lambda x, y: x * y)
+
+        def assign(self, dst, src):
+            dst.data[:] = src.data
+
+        def sum(self, a, axes, keepdim, dtype=None):
+            assert axes is None
+            return Buf([sum(a.data)], (1,) * a.ndim if keepdim else (), dtype or a.dtype)
+
+        def reshape(self, a, shape):
+            return Buf(a.data, shape, a.dtype)
+
+        def expand(self, a, shape):
+            return Buf(a.data * math.prod(shape), shape, a.dtype)
+
+        def sum_to_shape(self, g, shape):
+            return g
+
+        def exclusive(self, b):
+            return False
+
+        def copy(self, b):
+            return Buf(b.data, b.shape, b.dtype)
+
+        def tolist(self, b):
+            return b.data
+
+        def item(self, b):
+            return b.data[0]
+
+    backends.register("webgpu", ListBackend)
+    """
+)
+
+
+def test_tensors_train_on_a_numpy_free_device() -> None:
+    out = run_without_numpy(
+        LIST_BACKEND
+        + textwrap.dedent(
+            """
+        import wisp
+        x = wisp.tensor([1.0, 2.0, 3.0], device="webgpu", requires_grad=True)
+        loss = (x * x + x * 0.5).sum()
+        loss.backward()
+        with wisp.no_grad():
+            x.sub_(x.grad * 0.1)
+        print(json.dumps({
+            "numpy": "numpy" in sys.modules,
+            "device": str(x.device),
+            "dtype": str(x.dtype),
+            "loss": loss.item(),
+            "grad": x.grad.tolist(),
+            "x": x.tolist(),
+        }))
+        """
+        )
+    )
+    assert out["numpy"] is False
+    assert out["device"] == "webgpu" and out["dtype"] == "wisp.float32"
+    assert out["loss"] == 1 + 4 + 9 + 0.5 * 6
+    assert out["grad"] == [2.5, 4.5, 6.5]
+    assert [round(v, 6) for v in out["x"]] == [0.75, 1.55, 2.35]  # updated in place
