@@ -147,6 +147,12 @@ class ArrayBackend:
         """True when `buf` owns writable memory no other array views (safe to adopt)."""
         return buf.base is None and getattr(buf.flags, "writeable", True)
 
+    def storage_key(self, buf: Any) -> int:
+        """Identity of the memory `buf` views: the same for every view of one array."""
+        while getattr(buf, "base", None) is not None:
+            buf = buf.base
+        return id(buf)
+
     def contiguous(self, buf: Any) -> Any:
         return self.xp.ascontiguousarray(buf)
 

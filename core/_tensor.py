@@ -1040,6 +1040,7 @@ class Tensor:
             raise RuntimeError("__setitem__: value is on a different device than the tensor")
         try:
             self._backend.setitem(self._data, k, v)
+            _autograd.bump_version(self._backend, self._data)
         except ValueError as exc:  # NumPy's broadcast failure; torch raises RuntimeError
             shape = value.shape if isinstance(value, Tensor) else ()
             raise RuntimeError(
@@ -1070,6 +1071,7 @@ class Tensor:
             _check_writable_shape(self.shape, result.shape)
         data = result._data if isinstance(result, Tensor) else result
         self._backend.assign(self._data, data)
+        _autograd.bump_version(self._backend, self._data)
         return self
 
     def _apply_inplace(self, compute: Callable[[Tensor], Tensor]) -> Tensor:
@@ -1114,11 +1116,13 @@ class Tensor:
             src = src.to(self.device)
         _check_writable_shape(self.shape, src.shape)
         self._backend.assign(self._data, src._data)
+        _autograd.bump_version(self._backend, self._data)
         return self
 
     def fill_(self, value: Any) -> Tensor:
         self._check_inplace()
         self._backend.assign(self._data, value._data if isinstance(value, Tensor) else value)
+        _autograd.bump_version(self._backend, self._data)
         return self
 
     def zero_(self) -> Tensor:

@@ -17,6 +17,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 _mode = threading.local()
 _tensor_class: Any = None  # wisp._tensor.Tensor, registered when that module loads
 
+# In-place writes bump a counter per storage (a backend's root buffer), so a backward pass can
+# tell that a buffer some node saved was overwritten after the forward (torch's version
+# counter, kept beside the buffers since views are separate tensors here).
+_versions: dict[int, int] = {}
+
+
+def bump_version(backend: Any, buf: Any) -> None:
+    """Record an in-place write into `buf` (and every view of its storage)."""
+    key = backend.storage_key(buf)
+    _versions[key] = _versions.get(key, 0) + 1
+    if len(_versions) > 1_000_000:  # ids of dead storages: forget them (a count restarts)
+        _versions.clear()
+
 
 def is_grad_enabled() -> bool:
     return getattr(_mode, "enabled", True)
@@ -108,6 +121,9 @@ class Function:
     parents: tuple[Any, ...]
     needs: tuple[bool, ...]
     freed = False
+    saves: tuple[int, ...] | None = None  # inputs whose values backward reads (None: all)
+    saves_output = False  # backward reads the output buffer
+    versions: tuple[tuple[int, int, int], ...] = ()  # (input index, storage, version)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no forward")
@@ -133,10 +149,37 @@ class Function:
                 if t.requires_grad:
                     ctx.parents = inputs
                     ctx.needs = tuple(i.requires_grad for i in inputs)
+                    saved = range(len(inputs)) if cls.saves is None else cls.saves
+                    if saved:
+                        ctx.versions = _snapshot(be, inputs, saved)
+                    if cls.saves_output:
+                        key = be.storage_key(data)
+                        ctx.versions += ((-1, key, _versions.get(key, 0)),)
                     out = Tensor._make(data, be, True)
                     out._ctx = ctx
                     return out
         return Tensor._make(data, be, False)
+
+
+def _snapshot(be: Any, inputs: tuple[Any, ...], saved: Any) -> tuple[tuple[int, int, int], ...]:
+    out = []
+    for i in saved:
+        key = be.storage_key(inputs[i]._data)
+        out.append((i, key, _versions.get(key, 0)))
+    return tuple(out)
+
+
+def _check_versions(ctx: Function) -> None:
+    for i, key, version in ctx.versions:
+        now = _versions.get(key, 0)
+        if now != version:
+            what = "the output" if i < 0 else f"input {i} (shape {ctx.parents[i].shape})"
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: {what} of {type(ctx).__name__} is at "
+                f"version {now}; expected version {version} instead. Use an out-of-place op "
+                "(x = x + y) or clone() the tensor before modifying it."
+            )
 
 
 def _toposort(root: Any) -> list[Any]:
@@ -180,6 +223,8 @@ def run_backward(root: Any, grad: Any, retain_graph: bool) -> None:
                     "saved tensors after they have already been freed). Specify "
                     "retain_graph=True if you need to backward twice."
                 )
+            if ctx.versions:
+                _check_versions(ctx)
             in_grads = ctx.backward(g)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)

@@ -19,6 +19,8 @@ _SQRT_2_OVER_PI = 2.0 / math.sqrt(math.pi)
 
 
 class Neg(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x):
         return self.be.neg(x)
 
@@ -27,6 +29,9 @@ class Neg(Function):
 
 
 class Exp(Function):
+    saves = ()  # backward reads no input (it reads the output)
+    saves_output = True
+
     def forward(self, x):
         self.out = self.be.exp(x)
         return self.out
@@ -36,6 +41,9 @@ class Exp(Function):
 
 
 class Expm1(Function):
+    saves = ()  # backward reads no input (it reads the output)
+    saves_output = True
+
     def forward(self, x):
         self.out = self.be.expm1(x)
         return self.out
@@ -63,6 +71,9 @@ class Log1p(Function):
 
 
 class Sqrt(Function):
+    saves = ()  # backward reads no input (it reads the output)
+    saves_output = True
+
     def forward(self, x):
         self.out = self.be.sqrt(x)
         return self.out
@@ -72,6 +83,9 @@ class Sqrt(Function):
 
 
 class Rsqrt(Function):
+    saves = ()  # backward reads no input (it reads the output)
+    saves_output = True
+
     def forward(self, x):
         self.out = self.be.rsqrt(x)
         return self.out
@@ -100,6 +114,9 @@ class Cos(Function):
 
 
 class Tanh(Function):
+    saves = ()  # backward reads no input (it reads the output)
+    saves_output = True
+
     def forward(self, x):
         self.out = self.be.tanh(x)
         return self.out
@@ -110,6 +127,9 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    saves = ()  # backward reads no input (it reads the output)
+    saves_output = True
+
     def forward(self, x):
         self.out = self.be.sigmoid(x)
         return self.out
@@ -120,6 +140,9 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
+    saves = ()  # backward reads no input (it reads the output)
+    saves_output = True
+
     def forward(self, x):
         self.out = self.be.relu(x)
         return self.out
@@ -150,6 +173,9 @@ class Abs(Function):
 
 
 class Reciprocal(Function):
+    saves = ()  # backward reads no input (it reads the output)
+    saves_output = True
+
     def forward(self, x):
         self.out = self.be.recip(x)
         return self.out
@@ -161,6 +187,8 @@ class Reciprocal(Function):
 
 class Piecewise(Function):
     """sign/floor/ceil/round: piecewise constant, so the gradient is zero (as in torch)."""
+
+    saves = ()  # backward reads no input
 
     def forward(self, x, op: str):
         self.shape, self.dt = x.shape, self.be.dtype_name(x)
@@ -174,6 +202,8 @@ class Piecewise(Function):
 
 
 class Add(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, a, b):
         self.sa, self.sb = a.shape, b.shape
         return self.be.add(a, b)
@@ -184,6 +214,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, a, b):
         self.sa, self.sb = a.shape, b.shape
         return self.be.sub(a, b)
@@ -272,6 +304,8 @@ class Minimum(_MaxMin):
 
 # Scalar forms: the scalar stays a Python number (NumPy keeps the tensor's dtype for it).
 class AddScalar(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, c):
         return self.be.add(x, c)
 
@@ -280,6 +314,8 @@ class AddScalar(Function):
 
 
 class MulScalar(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, c):
         self.c = c
         return self.be.mul(x, c)
@@ -289,6 +325,8 @@ class MulScalar(Function):
 
 
 class DivScalar(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, c):
         self.c = c
         return self.be.div(x, c)
@@ -298,6 +336,8 @@ class DivScalar(Function):
 
 
 class RSubScalar(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, c):
         return self.be.sub(c, x)
 
@@ -331,6 +371,9 @@ class PowScalar(Function):
 
 
 class RPowScalar(Function):
+    saves = ()  # backward reads no input (it reads the output)
+    saves_output = True
+
     def forward(self, x, c):
         self.x, self.c = x, c
         self.out = self.be.pow(c, x)
@@ -346,6 +389,8 @@ class RPowScalar(Function):
 
 class Where(Function):
     """where(cond, a, b); `cond` is a bool buffer passed as an attribute (no gradient)."""
+
+    saves = ()  # backward reads no input
 
     def forward(self, a, b, cond):
         self.cond, self.sa, self.sb = cond, a.shape, b.shape
@@ -384,6 +429,8 @@ def _keepdim_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tupl
 
 
 class Sum(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, axes, keepdim):
         self.shape, self.axes = x.shape, axes
         return self.be.sum(x, axes, keepdim)
@@ -430,6 +477,8 @@ def _reduced(shape, axes):
 
 
 class Reshape(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, shape):
         self.shape = x.shape
         return self.be.reshape(x, shape)
@@ -439,6 +488,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, axes):
         self.axes = axes
         return self.be.permute(x, axes)
@@ -451,6 +502,8 @@ class Permute(Function):
 
 
 class Expand(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, shape):
         self.shape = x.shape
         return self.be.expand(x, shape)
@@ -460,6 +513,8 @@ class Expand(Function):
 
 
 class GetItem(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, key, basic):
         self.shape, self.key, self.basic = x.shape, key, basic
         return self.be.getitem(x, key)
@@ -469,6 +524,8 @@ class GetItem(Function):
 
 
 class Pad(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, pads, value):
         self.pads = pads
         return self.be.pad(x, pads, value)
@@ -478,6 +535,8 @@ class Pad(Function):
 
 
 class Cat(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, *bufs, axis):
         self.axis = axis
         self.sizes = [b.shape[axis] for b in bufs]
@@ -493,6 +552,8 @@ class Cat(Function):
 
 
 class Flip(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, axes):
         self.axes = axes
         return self.be.flip(x, axes)
@@ -502,6 +563,8 @@ class Flip(Function):
 
 
 class Gather(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, axis, index):
         self.shape, self.axis, self.index = x.shape, axis, index
         return self.be.gather(x, axis, index)
@@ -513,6 +576,8 @@ class Gather(Function):
 
 
 class ScatterAdd(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, src, axis, index):
         self.axis, self.index, self.src_shape = axis, index, src.shape
         return self.be.scatter_add(x, axis, index, src)
@@ -532,6 +597,8 @@ class ScatterAdd(Function):
 
 
 class IndexSelect(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, axis, index):
         self.shape, self.axis, self.index = x.shape, axis, index
         return self.be.index_select(x, axis, index)
@@ -541,6 +608,8 @@ class IndexSelect(Function):
 
 
 class Tri(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, k, op):
         self.k, self.op = k, op
         return getattr(self.be, op)(x, k)
@@ -550,6 +619,8 @@ class Tri(Function):
 
 
 class Cast(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, dtype):
         self.src = self.be.dtype_name(x)
         return self.be.cast(x, dtype)
@@ -559,6 +630,8 @@ class Cast(Function):
 
 
 class Copy(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x):
         return self.be.copy(x)
 
@@ -699,6 +772,8 @@ class ConvTranspose(Function):
 
 
 class MaxPool(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, kernel, stride, pads, dilation):
         self.shape = x.shape
         self.cfg = (kernel, stride, pads, dilation)
@@ -710,6 +785,8 @@ class MaxPool(Function):
 
 
 class AvgPool(Function):
+    saves = ()  # backward reads no input
+
     def forward(self, x, kernel, stride, pads, divisor):
         self.shape = x.shape
         self.cfg = (kernel, stride, pads, divisor)
@@ -720,6 +797,9 @@ class AvgPool(Function):
 
 
 class Softmax(Function):
+    saves = ()  # backward reads no input (it reads the output)
+    saves_output = True
+
     def forward(self, x, axis):
         self.axis = axis
         self.out = self.be.softmax(x, axis)
@@ -730,6 +810,9 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    saves = ()  # backward reads no input (it reads the output)
+    saves_output = True
+
     def forward(self, x, axis):
         self.axis = axis
         self.out = self.be.log_softmax(x, axis)
@@ -766,6 +849,8 @@ class CrossEntropy(Function):
     `target` (int, no gradient) and `weight` (per-class or None) are attributes. The backward
     is (softmax - one_hot) scaled per sample; tested against the composition.
     """
+
+    saves = ()  # backward reads no input
 
     def forward(self, x, target, weight, ignore_index, reduction):
         be = self.be

@@ -168,6 +168,9 @@ LIST_BACKEND = textwrap.dedent(
         def exclusive(self, b):
             return False
 
+        def storage_key(self, b):
+            return id(b)
+
         def copy(self, b):
             return Buf(b.data, b.shape, b.dtype)
 

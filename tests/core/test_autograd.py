@@ -422,3 +422,47 @@ def test_inplace_on_a_non_leaf_in_the_graph_is_a_clear_error():
     h = w * 2
     with pytest.raises(RuntimeError, match="out-of-place"):
         h += 1
+
+
+def test_modifying_a_saved_input_in_place_is_detected():
+    w = wisp.tensor([1.0, 2.0], requires_grad=True)
+    x = wisp.tensor([3.0, 4.0])
+    y = x * w  # Mul saves x for the gradient of w
+    x.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_writes_through_a_view_or_setitem_are_detected():
+    w = wisp.ones(4, requires_grad=True)
+    x = wisp.arange(4.0)
+    y = (x * w).sum()
+    x[1:3].mul_(2.0)  # a view shares the storage
+    with pytest.raises(RuntimeError, match="inplace"):
+        y.backward()
+    x2 = wisp.arange(4.0)
+    y2 = (x2 * w).sum()
+    x2[0] = 7.0
+    with pytest.raises(RuntimeError, match="inplace"):
+        y2.backward()
+
+
+def test_modifying_a_saved_output_is_detected():
+    w = wisp.tensor([0.5, 1.0], requires_grad=True)
+    y = w.exp()  # Exp's backward reads its output
+    y.detach().zero_()
+    with pytest.raises(RuntimeError, match="the output of Exp"):
+        y.sum().backward()
+
+
+def test_in_place_writes_that_no_gradient_reads_are_allowed():
+    w = wisp.tensor([1.0, 2.0], requires_grad=True)
+    x = wisp.tensor([3.0, 4.0])
+    y = x + w  # Add's backward reads neither input
+    x.add_(1.0)
+    y.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [1.0, 1.0])
+    with wisp.no_grad():  # the usual optimizer step after backward
+        w.sub_(w.grad * 0.1)
+    (x * w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [1.0 + 4.0, 1.0 + 5.0])
