@@ -393,13 +393,17 @@ class ArrayBackend:
     def setitem(self, a, key, value) -> None:
         a[key] = value
 
+    def _add_at(self, out, key, values) -> None:
+        """Unbuffered `out[key] += values` (repeated indices accumulate)."""
+        self.xp.add.at(out, key, values)
+
     def index_backward(self, g, shape, key, basic: bool):
         """Gradient of `a[key]`: scatter-add `g` into zeros of `shape`."""
         out = self.xp.zeros(shape, dtype=g.dtype)
         if basic:
             out[key] = g
         else:
-            self.xp.add.at(out, key, g)
+            self._add_at(out, key, g)
         return out
 
     def pad(self, a, pads, value: float):
@@ -432,7 +436,7 @@ class ArrayBackend:
         out = a.copy()
         idx = list(self.xp.indices(index.shape, sparse=True))
         idx[axis] = index
-        self.xp.add.at(out, tuple(idx), src[tuple(slice(0, s) for s in index.shape)])
+        self._add_at(out, tuple(idx), src[tuple(slice(0, s) for s in index.shape)])
         return out
 
     def index_select(self, a, axis: int, index):
@@ -442,7 +446,7 @@ class ArrayBackend:
         """Zeros of `shape` with `src` rows added at `index` along `axis`."""
         out = self.xp.zeros(shape, dtype=src.dtype)
         key = (slice(None),) * axis + (index,)
-        self.xp.add.at(out, key, src)
+        self._add_at(out, key, src)
         return out
 
     def tril(self, a, k: int):
@@ -545,7 +549,7 @@ class ArrayBackend:
             + tuple(st[2 + i] * stride[i] for i in range(nd))
             + tuple(st[2 + i] * dilation[i] for i in range(nd))
         )
-        return self._as_strided(x, x.shape[:2] + out + tuple(kernel), strides, writeable=False)
+        return self._as_strided(x, x.shape[:2] + out + tuple(kernel), strides)
 
     def _pad_spatial(self, x, pads, value=0.0):
         if not any(lo or hi for lo, hi in pads):
