@@ -7,7 +7,7 @@ against this list, so a new device finds out what is missing from a test, not a 
 
 MEMORY = (
     "from_host wrap to_host tolist item format full empty arange linspace eye uniform normal "
-    "randint randperm cast copy contiguous assign exclusive storage_key dtype_name"
+    "randint randperm cast copy contiguous writable assign exclusive storage_key dtype_name"
 ).split()
 UNARY = (
     "neg exp expm1 log log1p sqrt rsqrt sin cos tanh sigmoid relu erf abs sign recip floor "

@@ -23,6 +23,7 @@ from .devices import get_backend
 
 Scalar = int | float | bool
 _SCALARS = (int, float, bool)
+_FLOAT_NAMES = frozenset(("float16", "float32", "float64"))
 MinMax = namedtuple("MinMax", ["values", "indices"])
 
 
@@ -372,7 +373,13 @@ class Tensor:
     # ------------------------------------------------------------- arithmetic
     def _binary(self, other: Any, fn: type, sfn: type | None, true_div: bool = False) -> Tensor:
         if isinstance(other, Tensor):
-            a, b = _promote(self, other, true_div)
+            name = self._backend.dtype_name(self._data)
+            if name == other._backend.dtype_name(other._data) and (
+                not true_div or name in _FLOAT_NAMES
+            ):
+                a, b = self, other  # the common case: no promotion to work out
+            else:
+                a, b = _promote(self, other, true_div)
             try:
                 return fn.apply(a, b)
             except ValueError:
@@ -383,9 +390,12 @@ class Tensor:
             if hasattr(other, "__array__") or isinstance(other, list | tuple):
                 return self._binary(_as_tensor_like(other, self), fn, sfn, true_div)
             return NotImplemented
-        a = _promote_scalar(self, c, true_div)
-        if fn is ops.Add or fn is ops.Sub or fn is ops.Mul:  # modular: wrapping is exact
-            c = _wrap_int(c, a.dtype)
+        if type(c) is float and self._backend.dtype_name(self._data) in _FLOAT_NAMES:
+            a = self  # the common case: a float scalar keeps a float tensor's dtype
+        else:
+            a = _promote_scalar(self, c, true_div)
+            if fn is ops.Add or fn is ops.Sub or fn is ops.Mul:  # modular: wrapping is exact
+                c = _wrap_int(c, a.dtype)
         if sfn is None:
             return fn.apply(a, a._new(a._backend.full((), c, a._backend.dtype_name(a._data))))
         return sfn.apply(a, c=c)
@@ -1039,6 +1049,7 @@ class Tensor:
         if isinstance(value, Tensor) and value._backend is not self._backend:
             raise RuntimeError("__setitem__: value is on a different device than the tensor")
         try:
+            self._data = self._backend.writable(self._data)
             self._backend.setitem(self._data, k, v)
             _autograd.bump_version(self._backend, self._data)
         except ValueError as exc:  # NumPy's broadcast failure; torch raises RuntimeError
@@ -1070,6 +1081,7 @@ class Tensor:
                 )
             _check_writable_shape(self.shape, result.shape)
         data = result._data if isinstance(result, Tensor) else result
+        self._data = self._backend.writable(self._data)
         self._backend.assign(self._data, data)
         _autograd.bump_version(self._backend, self._data)
         return self
@@ -1115,12 +1127,14 @@ class Tensor:
         if src._backend is not self._backend:
             src = src.to(self.device)
         _check_writable_shape(self.shape, src.shape)
+        self._data = self._backend.writable(self._data)
         self._backend.assign(self._data, src._data)
         _autograd.bump_version(self._backend, self._data)
         return self
 
     def fill_(self, value: Any) -> Tensor:
         self._check_inplace()
+        self._data = self._backend.writable(self._data)
         self._backend.assign(self._data, value._data if isinstance(value, Tensor) else value)
         _autograd.bump_version(self._backend, self._data)
         return self
@@ -1163,7 +1177,7 @@ class _NoGrad:
     """Cheap local no_grad for in-place helpers (the checks ran before)."""
 
     def __enter__(self) -> None:
-        self.prev = getattr(_autograd._mode, "enabled", True)
+        self.prev = _autograd._mode.enabled
         _autograd._mode.enabled = False
 
     def __exit__(self, *exc: object) -> None:
@@ -1330,6 +1344,8 @@ def _index_key(key: Any, t: Tensor) -> tuple[Any, bool]:
             out.append(int(k))
         else:
             raise IndexError(f"unsupported index type {type(k).__name__}")
+    if basic and not any(k is Ellipsis for k in out):
+        out.append(Ellipsis)  # NOTE: x[0, 1] is then a 0-d view (as in torch), not a copy
     return tuple(out), basic
 
 

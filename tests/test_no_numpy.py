@@ -149,6 +149,9 @@ LIST_BACKEND = textwrap.dedent(
         def mul(self, a, b):
             return self._zip(a, b, lambda x, y: x * y)
 
+        def writable(self, b):
+            return b
+
         def assign(self, dst, src):
             dst.data[:] = src.data
 

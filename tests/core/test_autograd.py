@@ -466,3 +466,13 @@ def test_in_place_writes_that_no_gradient_reads_are_allowed():
         w.sub_(w.grad * 0.1)
     (x * w).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), [1.0 + 4.0, 1.0 + 5.0])
+
+
+def test_integer_indexing_gives_a_view_and_0d_results_can_be_written():
+    x = wisp.ones(3, 2)
+    y = x[0, 1]  # a 0-d view, as in torch
+    y.add_(3.0)
+    assert x[0, 1].item() == 4.0
+    s = x.sum()  # a reduction to 0-d
+    s.fill_(2.0)
+    assert s.item() == 2.0 and s.numpy().shape == ()
