@@ -272,7 +272,15 @@ class ArrayBackend:
         return self.xp.remainder(a, b)
 
     def pow(self, a, b):
-        return self.xp.power(a, b)
+        xp = self.xp
+        try:
+            return xp.power(a, b)
+        except ValueError:  # integer ** negative integer: NumPy refuses, torch truncates 1/a^n
+            neg = xp.less(b, 0)
+            out = xp.power(a, xp.where(neg, 0, b))
+            sign = xp.where(xp.equal(xp.remainder(b, 2), 0), 1, -1)
+            inv = xp.where(xp.equal(a, 1), 1, xp.where(xp.equal(a, -1), sign, 0))
+            return xp.where(neg, inv.astype(out.dtype), out)
 
     def maximum(self, a, b):
         return self.xp.maximum(a, b)
@@ -442,11 +450,20 @@ class ArrayBackend:
     def flip(self, a, axes):
         return self.xp.flip(a, axis=axes)
 
+    def _check_index(self, index, size: int, axis: int) -> None:
+        """NumPy wraps negative indices silently; torch refuses them (so do we)."""
+        if index.size and int(index.min()) < 0:
+            raise IndexError(
+                f"index {int(index.min())} is out of bounds for dimension {axis} with size {size}"
+            )
+
     def gather(self, a, axis: int, index):
+        self._check_index(index, a.shape[axis], axis)
         return self.xp.take_along_axis(a, index, axis=axis)
 
     def scatter_add(self, a, axis: int, index, src):
         """`a` with `src` added at `index` along `axis` (a new buffer)."""
+        self._check_index(index, a.shape[axis], axis)
         out = a.copy()
         idx = list(self.xp.indices(index.shape, sparse=True))
         idx[axis] = index
@@ -454,6 +471,7 @@ class ArrayBackend:
         return out
 
     def index_select(self, a, axis: int, index):
+        self._check_index(index, a.shape[axis], axis)
         return self.xp.take(a, index, axis=axis)
 
     def index_add(self, shape, axis: int, index, src):
@@ -626,7 +644,7 @@ class ArrayBackend:
             cols, _ = self._im2col(
                 self._pad_spatial(x, pads), tuple(w_shape[2:]), stride, dilation, groups
             )
-        g4 = g.reshape(n, groups, cout // groups, -1)
+        g4 = g.reshape(n, groups, cout // groups, math.prod(g.shape[2:]))  # n may be 0
         # per sample and group: g (Og, P) @ cols^T (P, Cg*K); the transposed view needs no copy
         dw = self.xp.matmul(g4, cols.swapaxes(-1, -2)).sum(axis=0)
         return dw.reshape(w_shape)
@@ -639,7 +657,7 @@ class ArrayBackend:
         out_sp = tuple(g.shape[2:])
         kernel = tuple(w.shape[2:])
         cin = x_shape[1]
-        g4 = g.reshape(n, groups, cout // groups, -1)
+        g4 = g.reshape(n, groups, cout // groups, math.prod(g.shape[2:]))  # n may be 0
         wg = w.reshape(groups, cout // groups, -1)
         dcols = xp.matmul(wg.swapaxes(-1, -2), g4).reshape((n, cin) + kernel + out_sp)
         padded = tuple(s + lo + hi for s, (lo, hi) in zip(x_shape[2:], pads))

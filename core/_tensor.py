@@ -46,9 +46,17 @@ def _axes(dim: Any, ndim: int) -> tuple[int, ...] | None:
     if dim is None:
         return None
     if isinstance(dim, int):
-        return (_axis(dim, ndim),) if ndim else None
+        axis = _axis(dim, ndim)  # validated on 0-d tensors too: [-1, 0]
+        return (axis,) if ndim else None
     axes = tuple(_axis(d, ndim) for d in dim)
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"dim {dim} has a dim that appears multiple times in the list of dims")
     return axes if ndim else None
+
+
+def _all_dims(dim: Any) -> Any:
+    """sum/mean/var/std read an empty dim list as "every dim" (torch's rule)."""
+    return None if isinstance(dim, tuple | list) and not dim else dim
 
 
 def _scalar(c: Any) -> Scalar:
@@ -391,6 +399,15 @@ class Tensor:
                 return self._binary(_as_tensor_like(other, self), fn, sfn, true_div)
             return NotImplemented
         if type(c) is float and self._backend.dtype_name(self._data) in _FLOAT_NAMES:
+            if (
+                (fn is ops.Mul or fn is ops.Div)
+                and self.dtype is D.float16
+                and math.isfinite(c)
+                and not 2.0**-14 <= builtins.abs(c) <= 65504.0
+            ):
+                # NOTE: NumPy rounds the scalar to float16 first (1e5 -> inf, 1e-6 -> 0);
+                # torch multiplies in float32 ("opmath") and rounds the result once.
+                return self.type(D.float32)._binary(c, fn, sfn, true_div).type(D.float16)
             a = self  # the common case: a float scalar keeps a float tensor's dtype
         else:
             a = _promote_scalar(self, c, true_div)
@@ -453,6 +470,12 @@ class Tensor:
             bd = _wrap_int(c, a.dtype)
         if a.dtype is D.bool_:
             raise NotImplementedError(f"\"{op}\" not implemented for 'Bool'")
+        if op == "remainder" and a.dtype.is_floating_point and is_grad_enabled():
+            # torch differentiates a % b (floor division has no gradient there)
+            b = other if isinstance(other, Tensor) else _full_like(a, bd, ())
+            if a.requires_grad or b.requires_grad:
+                b = b.type(a.dtype)
+                return ops.Remainder.apply(b, a) if reverse else ops.Remainder.apply(a, b)
         be = a._backend
         fn = getattr(be, op)
         return a._new(fn(bd, a._data) if reverse else fn(a._data, bd))
@@ -474,6 +497,8 @@ class Tensor:
             if isinstance(other, bool):  # torch allows a bool tensor ** True/False
                 return self.clone() if other else _full_like(self, True)
             raise NotImplementedError("\"pow\" not implemented for 'Bool'")
+        if type(other) is int and other < 0 and not self.dtype.is_floating_point:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
         return self._binary(other, ops.Pow, ops.PowScalar)
 
     def __rpow__(self, other: Any) -> Tensor:
@@ -529,7 +554,11 @@ class Tensor:
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
     def _compare(self, other: Any, name: str) -> Tensor:
-        a, b = _operands(self, other)
+        a = self
+        if isinstance(other, Tensor) and other.dtype is not self.dtype:
+            # torch compares in the promoted dtype: float16 vs a float64 0-d tensor is float16
+            a, other = _promote(self, other, False)
+        a, b = _operands(a, other)
         try:
             return a._new(getattr(a._backend, name)(a._data, b))
         except ValueError:
@@ -677,11 +706,18 @@ class Tensor:
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
+            # NOTE: not maximum/minimum: those split the gradient at ties, where torch's
+            # clamp gives all of it to the input (and the bound gets it only outside).
             out = self
-            if min is not None:
-                out = out.maximum(min if isinstance(min, Tensor) else _full_like(self, min))
-            if max is not None:
-                out = out.minimum(max if isinstance(max, Tensor) else _full_like(self, max))
+            for bound, keep_op in ((min, "__ge__"), (max, "__le__")):
+                if bound is None:
+                    continue
+                if not isinstance(bound, Tensor):
+                    out = _promote_scalar(out, _scalar(bound), False)
+                    bound = _full_like(out, _scalar(bound), ())
+                out, bound = _promote(out, bound, False)
+                keep = getattr(out, keep_op)(bound).logical_or(out.isnan())
+                out = where(keep, out, bound)
             return out
         x = self
         if not x.dtype.is_floating_point and any(isinstance(v, float) for v in (min, max)):
@@ -701,15 +737,23 @@ class Tensor:
             raise RuntimeError(
                 f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}"
             )
-        v = value if isinstance(value, Tensor) else _full_like(self, value, ())
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError(
+                f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                f"{value.ndim} dimension(s)."
+            )
+        v = value if isinstance(value, Tensor) else _full_like(self, _fill_scalar(value, self), ())
         return where(mask, v.type(self.dtype), self)
+
+    def where(self, condition: Tensor, other: Any) -> Tensor:
+        return where(condition, self, other)
 
     def lerp(self, end: Tensor, weight: Any) -> Tensor:
         return self + (end - self) * weight
 
     # -------------------------------------------------------------- reductions
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        x = self
+        x, dim = self, _all_dims(dim)
         if dtype is not None:
             x = x.type(dtype)
         elif not x.dtype.is_floating_point:
@@ -717,7 +761,7 @@ class Tensor:
         return ops.Sum.apply(x, axes=_axes(dim, x.ndim), keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-        x = self if dtype is None else self.type(dtype)
+        x, dim = self if dtype is None else self.type(dtype), _all_dims(dim)
         if not x.dtype.is_floating_point:
             raise RuntimeError(
                 f"mean(): could not infer output dtype. Input dtype must be either a floating "
@@ -739,6 +783,7 @@ class Tensor:
     ) -> Tensor:
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
+        dim = _all_dims(dim)
         axes = _axes(dim, self.ndim)
         n = self.numel() if axes is None else math.prod(self.shape[a] for a in axes)
         centered = self - self.mean(dim, keepdim=True)
@@ -752,7 +797,12 @@ class Tensor:
         *,
         correction: float | None = None,
     ) -> Tensor:
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        v = self.var(dim, unbiased, keepdim, correction=correction)
+        if not v.requires_grad:
+            return v.sqrt()
+        # sqrt's gradient is inf at 0 (NaN after the chain rule); torch's std gives 0 there
+        zero = v == 0
+        return where(zero, 0.0, where(zero, 1.0, v).sqrt())
 
     def prod(self, dim: int | None = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         x = self if dtype is None else self.type(dtype)
@@ -801,6 +851,8 @@ class Tensor:
         return self._reduce_minmax(None if dim == () else dim, keepdim, "min")
 
     def _arg(self, dim: int | None, keepdim: bool, op: str) -> Tensor:
+        if self.dtype is D.bool_:
+            raise RuntimeError(f"{op}(): does not support bool input")
         if self.numel() == 0:
             if dim is None:
                 raise IndexError(
@@ -829,6 +881,9 @@ class Tensor:
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
         x = self if self.dtype.is_floating_point else self.type(D.get_default_dtype())
+        axes = _axes(dim, x.ndim)
+        if any(x.shape[a] == 0 for a in axes or ()):  # an empty sum: log(0) = -inf
+            return x.exp().sum(dim, keepdim).log()
         m = x.detach().amax(dim, keepdim=True)
         m = where(m.isinf(), _full_like(m, 0.0, ()), m)
         out = (x - m).exp().sum(dim, keepdim=True).log() + m
@@ -845,7 +900,10 @@ class Tensor:
     def cumsum(self, dim: int) -> Tensor:
         """Cumulative sum; the gradient is the reversed cumulative sum of the cotangent."""
         x = self if self.dtype.is_floating_point else self.type(D.int64)  # torch: ints -> int64
-        return _CumSum.apply(x, axis=_axis(dim, self.ndim))
+        axis = _axis(dim, self.ndim)
+        if x.ndim == 0:  # NumPy's cumsum flattens a 0-d input to shape (1,)
+            return _CumSum.apply(x.reshape(1), axis=0).reshape(())
+        return _CumSum.apply(x, axis=axis)
 
     def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
         if p == 2 or p == "fro":
@@ -854,6 +912,8 @@ class Tensor:
             sq = (self * self).sum(dim, keepdim)
             zero = sq == 0
             return where(zero, 0.0, where(zero, 1.0, sq).sqrt())
+        if p == 0:  # the count of nonzeros; its gradient is 0 (self * 0 keeps the graph)
+            return where(self != 0, 1.0, self * 0.0).sum(dim, keepdim)
         if p == 1:
             return self.abs().sum(dim, keepdim)
         if p == math.inf:
@@ -886,6 +946,8 @@ class Tensor:
         if self.ndim == 0:
             return self.reshape(1)
         s, e = _axis(start_dim, self.ndim), _axis(end_dim, self.ndim)
+        if s > e:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
         shape = self.shape
         return self.reshape(shape[:s] + (math.prod(shape[s : e + 1]),) + shape[e + 1 :])
 
@@ -939,6 +1001,11 @@ class Tensor:
                 f"to the number of dimensions in the tensor ({self.ndim})"
             )
         lead = len(sizes) - self.ndim
+        if -1 in sizes[:lead]:
+            raise RuntimeError(
+                f"The expanded size of the tensor (-1) isn't allowed in a leading, non-existing "
+                f"dimension {sizes.index(-1)} (sizes {list(sizes)}, tensor {list(self.shape)})"
+            )
         shape = tuple((self.shape[i - lead] if s == -1 else s) for i, s in enumerate(sizes))
         for i, s in enumerate(self.shape):
             if s != 1 and s != shape[i + lead]:
@@ -1045,7 +1112,7 @@ class Tensor:
     def __setitem__(self, key: Any, value: Any) -> None:
         self._check_inplace()
         k, _ = _index_key(key, self)
-        v = value._data if isinstance(value, Tensor) else _scalar(value)
+        v = value._data if isinstance(value, Tensor) else _fill_scalar(value, self)
         if isinstance(value, Tensor) and value._backend is not self._backend:
             raise RuntimeError("__setitem__: value is on a different device than the tensor")
         try:
@@ -1135,7 +1202,9 @@ class Tensor:
     def fill_(self, value: Any) -> Tensor:
         self._check_inplace()
         self._data = self._backend.writable(self._data)
-        self._backend.assign(self._data, value._data if isinstance(value, Tensor) else value)
+        self._backend.assign(
+            self._data, value._data if isinstance(value, Tensor) else _fill_scalar(value, self)
+        )
         _autograd.bump_version(self._backend, self._data)
         return self
 
@@ -1282,6 +1351,27 @@ def _wrap_int(c: Scalar, dt: D.dtype) -> Scalar:
     return (c - lo) % (1 << bits) + lo
 
 
+def _fill_scalar(value: Any, t: Tensor | D.dtype) -> Any:
+    """A Python number to be stored in `t` (setitem, fill_, masked_fill, full).
+
+    torch stores negative ints into an unsigned type two's-complement (-1 -> 255 in uint8)
+    and raises RuntimeError for an int that fits neither way; NumPy raises OverflowError.
+    """
+    c = _scalar(value)
+    dt = t.dtype if isinstance(t, Tensor) else t
+    if type(c) is not int or dt.category != 1:
+        return c
+    bits = dt.itemsize * 8
+    lo, hi = (
+        (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+        if dt.is_signed
+        else (1 - (1 << bits), (1 << bits) - 1)
+    )
+    if not lo <= c <= hi:
+        raise RuntimeError(f"value cannot be converted to type {dt.name} without overflow: {c}")
+    return c % (1 << bits) if c < 0 and not dt.is_signed else c
+
+
 def _promote_scalar(a: Tensor, c: Scalar, true_div: bool) -> Tensor:
     dt = a.dtype
     cat = D.category_of_scalar(c)
@@ -1329,12 +1419,14 @@ def _index_key(key: Any, t: Tensor) -> tuple[Any, bool]:
                 raise RuntimeError("indices should be on the same device as the indexed tensor")
             if k.dtype.is_floating_point:
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-            out.append(k._data)
+            # torch reads a uint8 index as a mask (deprecated there); NumPy as positions
+            out.append(k._backend.cast(k._data, "bool") if k.dtype is D.uint8 else k._data)
             basic = False
         elif isinstance(k, list):
             from .creation import tensor
 
-            out.append(tensor(k, device=t.device)._data)
+            # an empty list is an empty int64 index (NumPy's [] would be float64)
+            out.append(tensor(k, dtype=None if k else D.int64, device=t.device)._data)
             basic = False
         elif k is None or k is Ellipsis or isinstance(k, int | slice):
             if isinstance(k, slice) and k.step is not None and k.step <= 0:
@@ -1370,6 +1462,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         raise RuntimeError(
             f"expected m1 and m2 to have the same dtype, but got: {a.dtype} != {b.dtype}"
         )
+    if a.dtype is D.bool_:
+        raise NotImplementedError("\"addmm_impl_cpu_\" not implemented for 'Bool'")
     if a.ndim > 2 and b.ndim > 2:
         _broadcast_shapes(a.shape[:-2], b.shape[:-2])
     return ops.MatMul.apply(a, b)
@@ -1389,6 +1483,8 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
         a = _promote_scalar(a, _scalar(b), False)
         b = _full_like(a, _scalar(b), ())
     a, b = _promote(a, b, False)
+    if condition.dtype is D.uint8:  # torch accepts a uint8 condition (deprecated there)
+        condition = condition.type(D.bool_)
     if condition.dtype is not D.bool_:
         raise RuntimeError(
             f"where expected condition to be a boolean tensor, but got a tensor with dtype "
@@ -1410,7 +1506,10 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if ref.ndim == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
     axis = _axis(dim, ref.ndim)
-    tensors = [t for t in tensors if t.shape != (0,) or t is ref]
+    # torch skips 1-D empty tensors in the shape checks (legacy), but they still promote and
+    # get a (zero-size) gradient: reshape them to an empty slice of `ref`
+    empty = ref.shape[:axis] + (0,) + ref.shape[axis + 1 :]
+    tensors = [t.reshape(empty) if t.shape == (0,) and t is not ref else t for t in tensors]
     dt = tensors[0].dtype
     for t in tensors[1:]:
         dt = D.promote(dt, t.dtype)
@@ -1477,6 +1576,8 @@ def chunk(t: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     n = t.shape[_axis(dim, t.ndim)]
+    if n == 0:  # torch: `chunks` empty pieces
+        return split(t, [0] * chunks, dim)
     return split(t, builtins.max(-(-n // chunks), 1), dim)
 
 

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from . import dtypes as D
-from ._tensor import Tensor, _shape_args
+from ._tensor import Tensor, _fill_scalar, _shape_args
 from .devices import get_backend
 from .random import next_key
 
@@ -41,7 +41,15 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     is_array = hasattr(data, "dtype") and hasattr(data, "shape")
     if isinstance(data, list | tuple) and any(isinstance(x, Tensor) for x in _flat(data)):
         data = _lists(data)
-    buf = be.from_host(data, None if dtype is None else D.as_dtype(dtype).name)
+    try:
+        buf = be.from_host(data, None if dtype is None else D.as_dtype(dtype).name)
+    except OverflowError:  # an int that does not fit `dtype`: check and wrap like torch
+        if dtype is None:
+            raise RuntimeError("Overflow when unpacking long") from None
+        dt = D.as_dtype(dtype)
+        for v in _flat(data):
+            _fill_scalar(v, dt)
+        buf = be.cast(be.from_host(data, "int64"), dt.name)
     if dtype is None and not is_array and be.dtype_name(buf) == "float64":
         buf = be.cast(buf, D.get_default_dtype().name)
     return _finish(buf, be, requires_grad)
@@ -88,10 +96,9 @@ def full(
     requires_grad: bool = False,
 ) -> Tensor:
     be = get_backend(device)
-    default = D.scalar_dtype(fill_value)
-    return _finish(
-        be.full(_shape_args((size,)), fill_value, _dtype_name(dtype, default)), be, requires_grad
-    )
+    dt = D.scalar_dtype(fill_value) if dtype is None else D.as_dtype(dtype)
+    value = _fill_scalar(fill_value, dt)  # -1 -> 255 in uint8; 300 raises, as in torch
+    return _finish(be.full(_shape_args((size,)), value, dt.name), be, requires_grad)
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

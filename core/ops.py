@@ -274,6 +274,22 @@ class Pow(Function):
         return ga, gb
 
 
+class Remainder(Function):
+    """Floating a % b = a - floor(a / b) * b: d/da = 1, d/db = -floor(a / b) (torch's rule)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return self.be.remainder(a, b)
+
+    def backward(self, g):
+        be, a, b = self.be, self.a, self.b
+        ga = be.sum_to_shape(g, a.shape) if self.needs[0] else None
+        gb = None
+        if self.needs[1]:
+            gb = be.sum_to_shape(be.neg(be.mul(g, be.floordiv(a, b))), b.shape)
+        return ga, gb
+
+
 class _MaxMin(Function):
     op = "maximum"
 
@@ -461,7 +477,10 @@ class Amax(Function):
 
     def backward(self, g):
         be = self.be
-        mask = be.cast(be.eq(self.x, self.out), be.dtype_name(g))
+        # A NaN maximum came from the NaN entries: they share the gradient (torch's max()).
+        hit = be.eq(self.x, self.out)
+        hit = be.logical_or(hit, be.logical_and(be.isnan(self.x), be.isnan(self.out)))
+        mask = be.cast(hit, be.dtype_name(g))
         count = be.sum(mask, self.axes, True)
         g = be.reshape(g, self.out.shape)
         return be.mul(mask, be.div(g, count))
@@ -711,9 +730,15 @@ class Einsum(Function):
             # Letters only this operand had were summed away: broadcast the gradient back.
             sizes = dict(zip(spec, self.bufs[i].shape))
             full = "".join(dict.fromkeys(spec))
-            shape_keep = tuple(sizes[c] if c in keep else 1 for c in full)
+            # a letter of size 1 here may be broadcast against a larger size elsewhere:
+            # take the size from the gradient, then sum back to this operand's shape
+            gsizes = dict(zip(keep, gi.shape))
+            shape_keep = tuple(gsizes[c] if c in keep else 1 for c in full)
             gi = be.reshape(
                 be.permute(gi, tuple(keep.index(c) for c in full if c in keep)), shape_keep
+            )
+            gi = be.sum_to_shape(
+                gi, tuple(1 if sizes[c] == 1 else n for c, n in zip(full, shape_keep))
             )
             gi = be.expand(gi, tuple(sizes[c] for c in full))
             if full != spec:  # repeated letters (a diagonal) are not supported
@@ -873,7 +898,9 @@ class CrossEntropy(Function):
 
     def backward(self, g):
         be = self.be
-        coef = be.mul(self.w, g if self.reduction != "mean" else be.div(g, self.wsum))
+        if self.reduction == "mean":  # every target ignored: wsum = 0, gradient 0 (torch)
+            g = be.div(g, be.where(be.eq(self.wsum, 0), 1.0, self.wsum))
+        coef = be.mul(self.w, g)
         coef = be.reshape(coef, self.safe.shape)  # (N, 1, ...) broadcasts over classes
         grad = be.mul(be.exp(self.logp), coef)
         return be.scatter_add(grad, 1, self.safe, be.neg(be.expand(coef, self.safe.shape)))

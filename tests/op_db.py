@@ -211,6 +211,8 @@ def compare_samples(rng, dt):
                 desc="nan/inf/-0",
             )
         )
+    if dt == "float16":  # compared in float16: 0.1 as float64 0-d rounds first (torch)
+        out.append(S(np.array([0.1, 0.2], dt), np.array(0.1), desc="float64 0-d other"))
     return out
 
 
@@ -585,6 +587,7 @@ def _pow_samples(rng, dt):
             S(arr(rng, (3, 4), dt, -3, 3), arr(rng, (3, 4), dt, 0, 3)),
             S(arr(rng, (4,), dt, -3, 3), 2),
             S(arr(rng, (4,), dt, -3, 3), 0),
+            S(np.array([2, 1, -1, -1, 3], dt), np.array([-1, -2, -1, -2, 2], dt), desc="neg exp"),
         ]
     out = [
         S(arr(rng, (3, 4), dt, 0.5, 2.0), arr(rng, (3, 4), dt, -2, 2), desc="positive base"),
@@ -644,6 +647,18 @@ BINARY = [
         grad_dtypes=FLOAT_HALF,
     ),
     OpInfo(
+        "mul_div_half_scalar",  # torch scales float16 in float32: 1e5 is not inf, 1e-6 not 0
+        lambda m, a, c, div: a / c if div else a * c,
+        lambda rng, dt: [
+            S(arr(rng, (4,), dt, -0.5, 0.5), 1e5, False),
+            S(arr(rng, (4,), dt, 100, 1000), 1e-6, False),
+            S(arr(rng, (4,), dt, -0.01, 0.01), 1e-5, True),
+            S(arr(rng, (4,), dt, 100, 1000), 1e6, True),
+        ],
+        dtypes=HALF,
+        grad_dtypes=HALF,
+    ),
+    OpInfo(
         "div", lambda m, a, b: a / b, _nonzero_b, dtypes=FLOAT_HALF + INT, grad_dtypes=FLOAT_HALF
     ),
     OpInfo("add_fn", lambda m, a, b: m.add(a, b), lambda rng, dt: binary(scalars=())(rng, dt)),
@@ -668,6 +683,15 @@ BINARY = [
         ],
         dtypes=FLOAT + INT,
         grad=False,
+    ),
+    OpInfo(
+        "remainder_grad",
+        lambda m, a, b: a % b,
+        lambda rng, dt: [
+            S(arr(rng, (3, 4), dt, -5, 5), arr(rng, (4,), dt, 1, 3)),
+            S(arr(rng, (3, 4), dt, -5, 5), arr(rng, (), dt, -3, -1), desc="negative 0-d"),
+            S(arr(rng, (3, 4), dt, -5, 5), 1.5, desc="float scalar"),
+        ],
     ),
     OpInfo(
         "remainder",
@@ -718,6 +742,7 @@ def _where_samples(rng, dt):
         S(c((0, 2)), arr(rng, (0, 2), dt), arr(rng, (2,), dt), desc="empty"),
         S(c((2, 3)), arr(rng, (2, 3), dt), 0.5, desc="scalar other"),
         S(c((2, 3)), 1.5, arr(rng, (2, 3), dt), desc="scalar input"),
+        S(Const(arr(rng, (3,), "uint8", 0, 1)), arr(rng, (3,), dt), 0.5, desc="uint8 cond"),
     ]
     return out
 
@@ -737,6 +762,8 @@ def _clamp_samples(rng, dt):
         out.append(
             S(x, arr(rng, (5,), dt, -2, 0), arr(rng, (3, 1), dt, 0, 2), desc="tensor bounds")
         )
+        ties = np.array([-1.0, 0.0, 1.0, 2.0], dt)
+        out.append(S(ties, ties - np.array([0, 1, 0, 3], dt), ties + 1, desc="tensor bound ties"))
     else:
         out.append(S(x, -0.5, 1.5, desc="float bounds promote"))
     return out
@@ -832,6 +859,11 @@ SELECT = [
         grad_dtypes=FLOAT_HALF,
     ),
     OpInfo(
+        "where_method",
+        lambda m, c, a, b: a.where(c, b),
+        lambda rng, dt: [s for s in _where_samples(rng, dt) if isinstance(s.args[1], np.ndarray)],
+    ),
+    OpInfo(
         "clamp",
         lambda m, x, *a, **k: m.clamp(x, *a, **k),
         _clamp_samples,
@@ -888,6 +920,8 @@ def _reduce_samples(dims: bool = True, empty: bool = True, correction: bool = Fa
                 S(arr(rng, (), dt), 0, desc="0-d dim 0"),
                 S(arr(rng, (5,), dt), 0, True),
             ]
+            if not correction:  # torch's var/std backward is wrong for dim=() (inf)
+                out.append(S(x, (), desc="empty dim list: every dim"))
         if empty:
             out.append(S(arr(rng, (0, 3), dt), desc="empty all"))
             if dims:
@@ -900,6 +934,7 @@ def _reduce_samples(dims: bool = True, empty: bool = True, correction: bool = Fa
                 S(x, 0, unbiased=False, keepdim=True),
                 S(x, None, False),
                 S(arr(rng, (1, 4), dt), 0, desc="n=1 -> nan"),
+                S(np.ones((2, 3), dt), 1, desc="zero variance: std's gradient is 0"),
             ]
         return out
 
@@ -922,6 +957,7 @@ def _minmax_all_samples(rng, dt):
     out = [S(arr(rng, (3, 4), dt, -100, 100)), S(arr(rng, (), dt))]
     if is_float(dt):
         out.append(S(np.array([1.0, 3.0, 3.0, -2.0], dt), desc="ties share the gradient"))
+        out.append(S(np.array([1.0, np.nan, 3.0, np.nan], dt), desc="NaNs share the gradient"))
     return out
 
 
@@ -972,6 +1008,7 @@ def _lse_samples(rng, dt):
         # relative: compare with torch in float64
         S(np.array([[1e4, 1e4 - 1, -1e4], [-1e4, -1e4, -1e4]], dt), 1, desc="large", ref64=True),
         S(np.array([[-np.inf, 0.0], [-np.inf, -np.inf]], dt), 1, grad=False, desc="-inf"),
+        S(arr(rng, (0, 3), dt), 0, desc="empty dim: -inf"),
     ]
 
 
@@ -1045,6 +1082,7 @@ REDUCE = [
             S(arr(rng, (3, 4), dt), 1),
             S(arr(rng, (3, 4), dt), 0),
             S(arr(rng, (5,), dt), -1),
+            S(arr(rng, (), dt), 0, desc="0-d"),
         ],
         dtypes=FLOAT + INT + BOOL,  # integers accumulate in int64, like torch
     ),
@@ -1209,7 +1247,10 @@ def _split_samples(rng, dt):
 
 def _chunk_samples(rng, dt):
     x = arr(rng, (5, 6), dt)
-    return [S(x, 2), S(x, 3, 1), S(x, 4, 1), S(x, 1), S(x, 6), S(x, 7, -1)]
+    return [
+        *(S(x, 2), S(x, 3, 1), S(x, 4, 1), S(x, 1), S(x, 6), S(x, 7, -1)),
+        S(arr(rng, (0, 2), dt), 3, desc="empty dim: 3 empty chunks"),
+    ]
 
 
 JOIN = [
@@ -1259,6 +1300,8 @@ def _getitem_samples(rng, dt):
         S(arr(rng, (), dt), None),
         S(arr(rng, (), dt), Ellipsis),
         S(arr(rng, (3,), dt), [0, 2], desc="list index"),
+        S(x, [], desc="empty list index"),
+        S(x, Const(np.array([1, 0, 1, 1], "uint8")), desc="uint8 mask"),
     ]
 
 
@@ -1282,6 +1325,20 @@ def _setitem_samples(rng, dt):
     ]
 
 
+def _store_int(m: Any, x: Any, how: str, v: int) -> Any:
+    """An int written into an integer tensor: torch wraps -1 into uint8 (255)."""
+    if how == "full":
+        return m.full(x.shape, v, dtype=x.dtype)
+    y = x.clone()
+    if how == "setitem":
+        y[0] = v
+    elif how == "fill_":
+        y.fill_(v)
+    else:
+        y = y.masked_fill(y > 1, v)
+    return y
+
+
 INDEXING = [
     OpInfo(
         "getitem",
@@ -1291,6 +1348,17 @@ INDEXING = [
         grad_dtypes=FLOAT,
     ),
     OpInfo("setitem", _setitem, _setitem_samples, dtypes=FLOAT + ("int64", "bool"), grad=False),
+    OpInfo(
+        "store_negative_int",
+        _store_int,
+        lambda rng, dt: [
+            S(arr(rng, (3,), dt, 0, 5), how, v)
+            for how in ("setitem", "fill_", "masked_fill", "full")
+            for v in (-1, -255, 7)
+        ],
+        dtypes=("uint8", "int32"),
+        grad=False,
+    ),
 ]
 
 # ------------------------------------------------------------------- matmul, einsum
@@ -1333,6 +1401,8 @@ def _einsum_samples(rng, dt):
         S("bi,bj,bk->bijk", a(2, 3), a(2, 2), a(2, 2)),
         S("ij,kj->ik", a(3, 4), a(5, 4)),
         S("ij,ij->ij", a(3, 4), a(3, 4)),
+        S("ij,ij->i", a(3, 1), a(3, 4), desc="size-1 broadcast"),
+        S("bij,bjk->bik", a(1, 3, 2), a(4, 2, 5), desc="size-1 batch"),
     ]
 
 
@@ -1362,6 +1432,7 @@ def _norm_samples(rng, dt):
         S(x, 3, -1),
         S(x, "fro"),
         S(np.zeros((2, 3), dt), 2, 1, desc="zero rows: subgradient 0"),
+        S(np.array([[0.0, 1.5, -2.0], [0.0, 0.0, 0.0]], dt), 0, 1, desc="p=0 counts nonzeros"),
     ]
 
 
@@ -1679,6 +1750,15 @@ def _sdpa_samples(rng, dt):
         S(a(2, 2, 5, 8), a(2, 2, 5, 8), a(2, 2, 5, 8), is_causal=True, desc="causal"),
         S(a(3, 4, 8), a(3, 4, 8), a(3, 4, 2), scale=0.3, desc="3-D, scale"),
         S(a(2, 3, 8), a(2, 4, 8), a(2, 4, 8), attn_mask=a(3, 4), desc="float mask with grad"),
+        # a query that sees no key: torch (2.5+) gives 0 there and zero gradients
+        S(a(2, 2, 8), a(2, 3, 8), a(2, 3, 4), Const(np.array([[0, 0, 0], [1, 0, 1]], bool))),
+        S(
+            a(2, 2, 8),
+            a(2, 3, 8),
+            a(2, 3, 4),
+            Const(np.array([[-np.inf] * 3, [0.0, 1.0, -np.inf]], dt)),
+            desc="float mask, a row all -inf",
+        ),
     ]
 
 
@@ -1781,6 +1861,10 @@ def _ce_samples(rng, dt):
         S(logits(2, 4, 3), t((2, 3), 4), w, reduction="none", desc="K-dim none weight"),
         S(logits(4), Const(np.array(2)), desc="unbatched"),
         S(probs.value * 3, t((5,), 4), desc="probabilities as logits"),
+        # every target ignored: nan loss (0/0) but a zero gradient, like torch
+        S(logits(3, 4), Const(np.full(3, -100)), desc="all ignored"),
+        S(logits(3, 4), Const(np.full(3, -100)), w, desc="all ignored, weight"),
+        S(logits(3, 4), Const(np.full(3, -100)), label_smoothing=0.1, desc="all ignored, ls"),
     ]
     return out
 
@@ -1797,6 +1881,7 @@ def _nll_samples(rng, dt):
         S(logp(5, 4), ign1, ignore_index=1),
         S(logp(5, 4), ign1, w, ignore_index=1),
         S(arr(rng, (2, 4, 3), dt), Const(rng.integers(0, 4, (2, 3))), desc="K-dim"),
+        S(logp(2, 4), Const(np.array([1, 1])), ignore_index=1, desc="all ignored"),
     ]
 
 

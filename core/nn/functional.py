@@ -647,6 +647,11 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
             f"Expected tensor for argument #1 'indices' to have one of the following scalar "
             f"types: Long, Int; but got {input.dtype} instead"
         )
+    if padding_idx is not None and not -weight.shape[0] <= padding_idx < weight.shape[0]:
+        raise AssertionError(
+            f"Padding_idx must be within num_embeddings (padding_idx={padding_idx}, "
+            f"num_embeddings={weight.shape[0]})"
+        )
     flat = input.reshape(-1)
     out = weight.index_select(0, flat)
     if padding_idx is not None and weight.requires_grad:
@@ -683,12 +688,18 @@ def scaled_dot_product_attention(
                 "set when is_causal=True"
             )
         attn_mask = ones(lq, lk, dtype=D.bool_, device=query.device).tril()
+    dead = None
     if attn_mask is not None:
         if attn_mask.dtype is D.bool_:
             scores = scores.masked_fill(~attn_mask, -math.inf)
         else:
             scores = scores + attn_mask
+        # a row with every key masked: torch (2.5+) returns zeros there, not softmax's NaN
+        dead = (scores == -math.inf).all(-1, keepdim=True)
+        scores = where(dead, 0.0, scores)
     attn = scores.softmax(-1)
+    if dead is not None:
+        attn = where(dead, 0.0, attn)
     if dropout_p > 0.0:
         attn = dropout(attn, dropout_p, True)
     return attn @ value
@@ -914,7 +925,10 @@ def nll_loss(
         w = w * weight.index_select(0, safe.reshape(-1)).reshape(safe.shape)
     loss = picked * w
     if reduction == "mean":
-        return loss.sum() / w.sum()
+        # every target ignored: 0/0 = nan like torch, but a zero gradient (not 0 * inf)
+        wsum = w.sum()
+        none = wsum == 0
+        return where(none, math.nan, loss.sum() / where(none, 1.0, wsum))
     out = _reduce(loss, reduction)
     return out.squeeze(0) if unbatched and reduction == "none" else out
 

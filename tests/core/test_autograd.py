@@ -476,3 +476,29 @@ def test_integer_indexing_gives_a_view_and_0d_results_can_be_written():
     s = x.sum()  # a reduction to 0-d
     s.fill_(2.0)
     assert s.item() == 2.0 and s.numpy().shape == ()
+
+
+def test_legacy_empty_tensor_in_cat_gets_a_gradient():
+    # torch skips a 1-D empty tensor in cat's shape checks, but it stays in the graph
+    e = T([], grad=True)
+    x = T([[1.0, 2.0], [3.0, 4.0]], grad=True)
+    wisp.cat([e, x]).sum().backward()
+    assert e.grad is not None and e.grad.shape == (0,)
+    assert wisp.cat([T([], dtype=wisp.float64), x.detach().float()]).dtype is wisp.float64
+
+
+def test_empty_batch_flows_through_conv_and_pool_backward():
+    import torch
+
+    import wisp.nn.functional as F
+
+    w_np = np.random.default_rng(0).standard_normal((3, 2, 3, 3)).astype(np.float32)
+    grads = []
+    for m, fn in ((wisp, F), (torch, torch.nn.functional)):
+        x = m.zeros(0, 2, 6, 6, requires_grad=True)
+        w = m.tensor(w_np, requires_grad=True)
+        y = fn.max_pool2d(fn.conv2d(x, w, padding=1), 2)
+        y.sum().backward()
+        assert tuple(y.shape) == (0, 3, 3, 3) and tuple(x.grad.shape) == (0, 2, 6, 6)
+        grads.append(w.grad.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])  # all zeros

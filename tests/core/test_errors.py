@@ -52,6 +52,18 @@ def _F(m: Any) -> Any:  # noqa: N802
 # name -> (call with m = torch or wisp, substrings our message must contain)
 CASES: dict[str, tuple[Callable[[Any], Any], tuple[str, ...]]] = {
     "matmul_shapes": (lambda m: _ones(m, 3, 4) @ _ones(m, 5, 2), ("3x4", "5x2", "4 != 5")),
+    "gather_negative_index": (
+        lambda m: _ones(m, 3, 4).gather(1, _t(m, [[-1]])),
+        ("-1", "size 4"),
+    ),
+    "index_select_negative": (
+        lambda m: _ones(m, 3, 4).index_select(0, _t(m, [-1])),
+        ("-1", "size 3"),
+    ),
+    "embedding_negative": (
+        lambda m: _F(m).embedding(_t(m, [2, -1]), _ones(m, 3, 4)),
+        ("-1", "size 3"),
+    ),
     "matmul_1d": (lambda m: m.matmul(_ones(m, 3), _ones(m, 4)), ("3", "4")),
     "matmul_batch": (lambda m: _ones(m, 2, 3, 4) @ _ones(m, 3, 4, 2), ("(2,)", "(3,)")),
     "matmul_0d": (lambda m: m.matmul(_ones(m, ()), _ones(m, 3)), ("0D", "1D")),
@@ -196,6 +208,30 @@ CASES: dict[str, tuple[Callable[[Any], Any], tuple[str, ...]]] = {
     "clamp_without_bounds": (lambda m: _ones(m, 3).clamp(), ("min", "max")),
     "chunk_zero": (lambda m: _ones(m, 3).chunk(0), ("0",)),
     "tril_1d": (lambda m: _ones(m, 3).tril(), ("2 dimensions",)),
+    "sum_repeated_dim": (lambda m: _ones(m, 2, 3).sum((0, -2)), ("multiple times",)),
+    "sum_0d_dim_1": (lambda m: _ones(m, ()).sum(1), ("[-1, 0]", "1")),
+    "argmax_bool": (lambda m: _ones(m, 3, dtype=m.bool).argmax(), ("bool",)),
+    "flatten_start_after_end": (lambda m: _ones(m, 2, 3, 4).flatten(2, 1), ("start_dim",)),
+    "expand_minus_one_new_dim": (lambda m: _ones(m, 4).expand(-1, 4), ("-1", "leading")),
+    "masked_fill_1d_value": (
+        lambda m: _ones(m, 3).masked_fill(_ones(m, 3) > 0, _ones(m, 1)),
+        ("0-dimensional",),
+    ),
+    "matmul_bool": (
+        lambda m: _ones(m, 2, 2, dtype=m.bool) @ _ones(m, 2, 2, dtype=m.bool),
+        ("Bool",),
+    ),
+    "pow_int_negative_scalar": (lambda m: _t(m, [2, 3]) ** -1, ("negative",)),
+    "fill_uint8_overflow": (lambda m: _ones(m, 3, dtype=m.uint8).fill_(300), ("300",)),
+    "setitem_int32_overflow": (
+        lambda m: _ones(m, 3, dtype=m.int32).__setitem__(0, 2**31),
+        ("int32",),
+    ),
+    "tensor_uint8_overflow": (lambda m: m.tensor([-1, 300], dtype=m.uint8), ("uint8",)),
+    "embedding_padding_idx_range": (
+        lambda m: _F(m).embedding(_t(m, [0]), _ones(m, 4, 2), padding_idx=4),
+        ("Padding_idx",),
+    ),
 }
 
 
