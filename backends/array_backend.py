@@ -507,15 +507,15 @@ class ArrayBackend:
     @opmath
     def softmax(self, a, axis: int):
         xp = self.xp
-        e = xp.asarray(xp.subtract(a, xp.max(a, axis=axis, keepdims=True)))  # 0-d: a scalar
+        e = xp.asarray(xp.subtract(a, a.max(axis=axis, keepdims=True)))  # 0-d: a scalar
         xp.exp(e, out=e)
-        e /= xp.sum(e, axis=axis, keepdims=True)
+        e /= e.sum(axis=axis, keepdims=True)
         return e
 
     @opmath
     def softmax_backward(self, y, g, axis: int):
         xp = self.xp
-        dot = xp.sum(g * y, axis=axis, keepdims=True)
+        dot = (g * y).sum(axis=axis, keepdims=True)
         out = xp.asarray(xp.subtract(g, dot))
         out *= y
         return out
@@ -523,9 +523,9 @@ class ArrayBackend:
     @opmath
     def log_softmax(self, a, axis: int):
         xp = self.xp
-        shifted = xp.asarray(xp.subtract(a, xp.max(a, axis=axis, keepdims=True)))
+        shifted = xp.asarray(xp.subtract(a, a.max(axis=axis, keepdims=True)))
         e = xp.exp(shifted)
-        shifted -= xp.log(xp.sum(e, axis=axis, keepdims=True))
+        shifted -= xp.log(e.sum(axis=axis, keepdims=True))
         return shifted
 
     @opmath
