@@ -259,10 +259,16 @@ class ArrayBackend:
     def sub(self, a, b):
         return self.xp.subtract(a, b)
 
+    # NOTE: NumPy rounds a Python float to float16 before a float16 op (1e5 -> inf, 1e-6 -> 0);
+    # torch scales in float32 and rounds the result once. Only * and / can tell the difference.
     def mul(self, a, b):
+        if type(b) is float and getattr(a, "dtype", None) == self._half:
+            return self.xp.multiply(a, self._f32.type(b)).astype(self._half)
         return self.xp.multiply(a, b)
 
     def div(self, a, b):
+        if type(b) is float and getattr(a, "dtype", None) == self._half:
+            return self.xp.true_divide(a, self._f32.type(b)).astype(self._half)
         return self.xp.true_divide(a, b)
 
     def floordiv(self, a, b):

@@ -399,15 +399,6 @@ class Tensor:
                 return self._binary(_as_tensor_like(other, self), fn, sfn, true_div)
             return NotImplemented
         if type(c) is float and self._backend.dtype_name(self._data) in _FLOAT_NAMES:
-            if (
-                (fn is ops.Mul or fn is ops.Div)
-                and self.dtype is D.float16
-                and math.isfinite(c)
-                and not 2.0**-14 <= builtins.abs(c) <= 65504.0
-            ):
-                # NOTE: NumPy rounds the scalar to float16 first (1e5 -> inf, 1e-6 -> 0);
-                # torch multiplies in float32 ("opmath") and rounds the result once.
-                return self.type(D.float32)._binary(c, fn, sfn, true_div).type(D.float16)
             a = self  # the common case: a float scalar keeps a float tensor's dtype
         else:
             a = _promote_scalar(self, c, true_div)
