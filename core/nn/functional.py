@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import dtypes as D
 from .. import ops
-from .._tensor import Tensor, where
+from .._tensor import Tensor, stack, where
 from ..creation import ones, rand, tensor
 from ..math import one_hot  # noqa: F401 - re-exported as F.one_hot
 
@@ -506,13 +506,9 @@ def avg_pool2d(
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:  # noqa: A002
     """Average over the windows torch uses: [floor(i*in/out), ceil((i+1)*in/out))."""
     x, unbatched = _batched(input, 2, "adaptive_avg_pool2d")
-    out_hw = (
-        _ntuple(output_size if output_size is not None else x.shape[2:], 2, "output_size")
-        if not isinstance(output_size, Sequence)
-        else tuple(x.shape[2 + i] if s is None else int(s) for i, s in enumerate(output_size))
-    )
+    sizes = output_size if isinstance(output_size, Sequence) else (output_size, output_size)
     h, w = x.shape[2:]
-    oh, ow = out_hw
+    oh, ow = (x.shape[2 + i] if s is None else int(s) for i, s in enumerate(sizes))
     if h % oh == 0 and w % ow == 0:
         out = avg_pool2d(x, (h // oh, w // ow))
     else:
@@ -523,15 +519,9 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:  # noqa: A00
             for j in range(ow):
                 w0, w1 = (j * w) // ow, -((-(j + 1) * w) // ow)
                 cols.append(x[:, :, h0:h1, w0:w1].mean((2, 3)))
-            rows.append(_stack(cols, -1))
-        out = _stack(rows, -2)
+            rows.append(stack(cols, -1))
+        out = stack(rows, -2)
     return out.squeeze(0) if unbatched else out
-
-
-def _stack(ts: list[Tensor], dim: int) -> Tensor:
-    from .._tensor import stack
-
-    return stack(ts, dim)
 
 
 # ---------------------------------------------------------------------- normalisation
