@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from . import tracing as _tracing
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -140,6 +142,8 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **attrs: Any) -> Any:
+        if _tracing.active is not None:  # an export is recording this forward pass
+            return _tracing.active.apply(cls, inputs, attrs)
         Tensor = _tensor_class  # noqa: N806 - registered by _tensor.py, which imports us
         be = inputs[0]._backend
         for t in inputs:

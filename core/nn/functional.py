@@ -18,6 +18,7 @@ from .. import ops
 from .._tensor import Tensor, stack, where
 from ..creation import ones, rand, tensor
 from ..math import one_hot  # noqa: F401 - re-exported as F.one_hot
+from ..tracing import traceable
 
 __all__ = [
     "relu",
@@ -63,6 +64,12 @@ __all__ = [
     "one_hot",
     "normalize",
     "cosine_similarity",
+    "pairwise_distance",
+    "triplet_margin_loss",
+    "cosine_embedding_loss",
+    "margin_ranking_loss",
+    "sigmoid_focal_loss",
+    "contrastive_loss",
 ]
 
 # ------------------------------------------------------------------------ activations
@@ -72,10 +79,12 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     return ops.Relu.apply(input)
 
 
+@traceable("relu6")
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     return hardtanh(input, 0.0, 6.0)
 
 
+@traceable("hardtanh")
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
     # NOTE: not input.clamp(): torch's hardtanh passes no gradient AT the bounds (clamp does)
     if not input.dtype.is_floating_point:  # torch keeps integer dtypes
@@ -84,10 +93,12 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tens
     return where(inside, input, input.detach().clamp(min_val, max_val))
 
 
+@traceable("leaky_relu")
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
     return where(input > 0, input, input * negative_slope)
 
 
+@traceable("gelu")
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
     """GELU, exact (`erf`) or the tanh approximation (`approximate="tanh"`)."""
     if approximate == "tanh":
@@ -101,15 +112,18 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
     return input * 0.5 * ((input * (1.0 / math.sqrt(2.0))).erf() + 1.0)
 
 
+@traceable("silu")
 def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     return input * input.sigmoid()
 
 
+@traceable("elu")
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     # NOTE: expm1 sees only the negative part, so its gradient never meets exp(+large).
     return where(input > 0, input, input.clamp(max=0.0).expm1() * alpha)
 
 
+@traceable("softplus")
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (torch's rule)."""
     bx = input * beta if beta != 1.0 else input
@@ -133,11 +147,13 @@ def tanh(input: Tensor) -> Tensor:  # noqa: A002
     return input.tanh()
 
 
+@traceable("softmax")
 def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:  # noqa: A002
     x = input if dtype is None else input.type(dtype)
     return x.softmax(_default_dim(x, dim))
 
 
+@traceable("log_softmax")
 def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:  # noqa: A002
     x = input if dtype is None else input.type(dtype)
     return x.log_softmax(_default_dim(x, dim))
@@ -149,6 +165,7 @@ def _default_dim(x: Tensor, dim: int | None) -> int:
     return 0 if x.ndim in (0, 1, 3) else 1  # torch's legacy implicit-dim rule
 
 
+@traceable("dropout")
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
     """Zero each element with probability `p` and scale the rest by 1/(1-p) (training only)."""
     if not 0.0 <= p <= 1.0:
@@ -164,6 +181,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 # ---------------------------------------------------------------------------- linear
 
 
+@traceable("linear")
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
     """input @ weight.T + bias (one fused node)."""
     if input.shape[-1:] != weight.shape[-1:]:
@@ -176,6 +194,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return ops.Linear.apply(input, weight, bias)
 
 
+@traceable("bilinear")
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y_k = x1^T W_k x2 + b_k."""
     from ..math import einsum
@@ -273,6 +292,7 @@ def _conv(
     return out.squeeze(0) if unbatched else out
 
 
+@traceable("conv1d")
 def conv1d(
     input: Tensor,
     weight: Tensor,
@@ -285,6 +305,7 @@ def conv1d(
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1)
 
 
+@traceable("conv2d")
 def conv2d(
     input: Tensor,
     weight: Tensor,
@@ -303,6 +324,7 @@ def conv2d(
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
 
 
+@traceable("conv3d")
 def conv3d(
     input: Tensor,
     weight: Tensor,
@@ -315,6 +337,7 @@ def conv3d(
     return _conv(input, weight, bias, stride, padding, dilation, groups, 3)
 
 
+@traceable("conv_transpose2d")
 def conv_transpose2d(
     input: Tensor,
     weight: Tensor,
@@ -420,6 +443,7 @@ def _max_pool(
     return out.squeeze(0) if unbatched else out
 
 
+@traceable("max_pool1d")
 def max_pool1d(
     input: Tensor,
     kernel_size: Any,
@@ -432,6 +456,7 @@ def max_pool1d(
     return _max_pool(input, 1, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+@traceable("max_pool2d")
 def max_pool2d(
     input: Tensor,
     kernel_size: Any,
@@ -478,6 +503,7 @@ def _avg_pool(
     return out.squeeze(0) if unbatched else out
 
 
+@traceable("avg_pool1d")
 def avg_pool1d(
     input: Tensor,
     kernel_size: Any,
@@ -489,6 +515,7 @@ def avg_pool1d(
     return _avg_pool(input, 1, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
 
 
+@traceable("avg_pool2d")
 def avg_pool2d(
     input: Tensor,
     kernel_size: Any,
@@ -503,6 +530,7 @@ def avg_pool2d(
     )
 
 
+@traceable("adaptive_avg_pool2d")
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:  # noqa: A002
     """Average over the windows torch uses: [floor(i*in/out), ceil((i+1)*in/out))."""
     x, unbatched = _batched(input, 2, "adaptive_avg_pool2d")
@@ -527,6 +555,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:  # noqa: A00
 # ---------------------------------------------------------------------- normalisation
 
 
+@traceable("layer_norm")
 def layer_norm(
     input: Tensor,
     normalized_shape: Any,
@@ -550,6 +579,7 @@ def layer_norm(
     )
 
 
+@traceable("group_norm")
 def group_norm(
     input: Tensor,
     num_groups: int,
@@ -573,6 +603,7 @@ def group_norm(
     return x
 
 
+@traceable("batch_norm")
 def batch_norm(
     input: Tensor,
     running_mean: Tensor | None,
@@ -630,6 +661,7 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
 # -------------------------------------------------------------- embedding, attention
 
 
+@traceable("embedding")
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
     """Rows of `weight` at the int64 indices `input`; rows at `padding_idx` get no gradient."""
     if input.dtype not in (D.int64, D.int32):
@@ -650,6 +682,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     return out.reshape(*input.shape, weight.shape[1])
 
 
+@traceable("scaled_dot_product_attention")
 def scaled_dot_product_attention(
     query: Tensor,
     key: Tensor,
@@ -698,6 +731,7 @@ def scaled_dot_product_attention(
 # --------------------------------------------------------------- padding, resampling
 
 
+@traceable("pad")
 def pad(
     input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None
 ) -> Tensor:  # noqa: A002
@@ -748,6 +782,7 @@ def _pad_index(i: int, n: int, mode: str) -> int:
     )
 
 
+@traceable("interpolate")
 def interpolate(
     input: Tensor,
     size: Any = None,
@@ -925,6 +960,11 @@ def nll_loss(
 
 def _class_layout(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Tensor, bool]:  # noqa: A002
     if input.ndim == 1:  # unbatched (C,) with a 0-d target
+        if not target.dtype.is_floating_point and target.numel() != 1:
+            raise ValueError(
+                f"For 1D input, 1D target must have size 1, but got target size: "
+                f"{target.shape} (input {input.shape})"
+            )
         return (
             input.unsqueeze(0),
             target.reshape(1) if not target.dtype.is_floating_point else target.unsqueeze(0),
@@ -934,10 +974,15 @@ def _class_layout(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, Ten
         raise ValueError(f"{name}: input must have at least 1 dimension, got {input.shape}")
     expect = (input.shape[0],) + input.shape[2:]
     if not target.dtype.is_floating_point and target.shape != expect:
-        raise ValueError(
-            f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
-            f"({target.shape[0] if target.ndim else 0}): input {input.shape}, target "
-            f"{target.shape}"
+        if (target.shape[0] if target.ndim else 0) != input.shape[0]:
+            raise ValueError(
+                f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                f"({target.shape[0] if target.ndim else 0}): input {input.shape}, target "
+                f"{target.shape}"
+            )
+        # same batch, other dims differ: torch raises RuntimeError here, not ValueError
+        raise RuntimeError(
+            f"Expected target size {list(expect)}, got {list(target.shape)} (input {input.shape})"
         )
     return input, target, False
 
@@ -1070,3 +1115,177 @@ def kl_div(
     if reduction == "batchmean":
         return loss.sum() / input.shape[0] if input.ndim else loss.sum()
     return _reduce(loss, reduction)
+
+
+# ------------------------------------------------------- metric-learning and focal losses
+
+
+def pairwise_distance(
+    x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> Tensor:
+    """p-norm of `x1 - x2 + eps` over the last dim (torch adds eps so the norm is never 0).
+
+    >>> import wisp, wisp.nn.functional as F
+    >>> F.pairwise_distance(wisp.tensor([[3.0, 0.0]]), wisp.tensor([[0.0, 4.0]]), eps=0.0)
+    tensor([5.])
+    """
+    return (x1 - x2 + eps).norm(p, -1, keepdim)
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(d(a, p) - d(a, n) + margin, 0), d = pairwise_distance; `swap` uses
+    min(d(a, n), d(p, n)) as the negative distance (Balntas et al.).
+
+    >>> import wisp, wisp.nn.functional as F
+    >>> a, p, n = wisp.zeros(2, 3), wisp.zeros(2, 3), wisp.ones(2, 3)
+    >>> round(F.triplet_margin_loss(a, p, n, margin=2.0).item(), 4)
+    0.268
+    """
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(
+            "The anchor, positive, and negative tensors are expected to have the same number "
+            f"of dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and "
+            f"negative {negative.ndim}D inputs"
+        )
+    _check_reduction(reduction)
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = d_neg.minimum(pairwise_distance(positive, negative, p, eps))
+    return _reduce((d_pos - d_neg + margin).clamp_min(0.0), reduction)
+
+
+def cosine_embedding_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """1 - cos(x1, x2) where target == 1, max(cos(x1, x2) - margin, 0) where target == -1
+    (any other target value contributes 0, as in torch).
+
+    >>> import wisp, wisp.nn.functional as F
+    >>> x = wisp.tensor([[1.0, 0.0], [1.0, 0.0]])
+    >>> y = wisp.tensor([[0.0, 1.0], [1.0, 1.0]])
+    >>> loss = F.cosine_embedding_loss(x, y, wisp.tensor([1, -1]), reduction="none")
+    >>> [round(v, 4) for v in loss.tolist()]
+    [1.0, 0.7071]
+    """
+    if target.ndim > 1:
+        raise RuntimeError(
+            "0D or 1D target tensor expected, multi-target not supported, got target of "
+            f"shape {target.shape}"
+        )
+    want = target.ndim + 1
+    if input1.ndim != want or input2.ndim != want:
+        raise RuntimeError(
+            f"{target.ndim}D target tensor expects {want}D input tensors, but found inputs "
+            f"with sizes {list(input1.shape)} and {list(input2.shape)}."
+        )
+    _check_reduction(reduction)
+    d = target.ndim
+    # torch's formula exactly: eps = 1e-12 added to each squared magnitude, never a clamp
+    dot = (input1 * input2).sum(d)
+    mag = ((input1 * input1).sum(d) + 1e-12) * ((input2 * input2).sum(d) + 1e-12)
+    cos = dot / mag.sqrt()
+    loss = where(target == 1, 1.0 - cos, 0.0) + where(
+        target == -1, (cos - margin).clamp_min(0.0), 0.0
+    )
+    return _reduce(loss, reduction)
+
+
+def margin_ranking_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(-target * (x1 - x2) + margin, 0): target 1 means x1 should rank above x2.
+
+    >>> import wisp, wisp.nn.functional as F
+    >>> x1, x2, y = wisp.tensor([1.0, 0.0]), wisp.tensor([0.0, 1.0]), wisp.tensor([1.0, 1.0])
+    >>> F.margin_ranking_loss(x1, x2, y, margin=0.5, reduction="none").tolist()
+    [0.0, 1.5]
+    """
+    if not input1.ndim == input2.ndim == target.ndim:
+        raise RuntimeError(
+            "margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+            f"input1: {input1.shape}, input2: {input2.shape}, target: {target.shape} "
+        )
+    _check_reduction(reduction)
+    return _reduce((-target * (input1 - input2) + margin).clamp_min(0.0), reduction)
+
+
+def sigmoid_focal_loss(
+    inputs: Tensor,
+    targets: Tensor,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "none",
+) -> Tensor:
+    """Focal loss of RetinaNet (Lin et al.), torchvision.ops.sigmoid_focal_loss's formula:
+    alpha_t (1 - p_t)^gamma BCE(logits, targets); alpha < 0 turns the alpha term off.
+    The default reduction is "none", as in torchvision.
+
+    >>> import wisp, wisp.nn.functional as F
+    >>> x, y = wisp.tensor([4.0, -4.0, 0.0]), wisp.tensor([1.0, 0.0, 1.0])
+    >>> round(F.sigmoid_focal_loss(x, y, reduction="sum").item(), 5)
+    0.04333
+    """
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(
+            f"Invalid Value for arg 'reduction': '{reduction} \n Supported reduction modes: "
+            "'none', 'mean', 'sum'"
+        )
+    p = inputs.sigmoid()
+    ce = binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1.0 - p) * (1.0 - targets)
+    loss = ce * (1.0 - p_t) ** gamma
+    if alpha >= 0:
+        loss = (targets * alpha + (1.0 - targets) * (1.0 - alpha)) * loss
+    return _reduce(loss, reduction)
+
+
+def contrastive_loss(
+    distance: Tensor,
+    target: Tensor,
+    margin: float = 1.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Pairwise contrastive loss (Hadsell, Chopra and LeCun, 2006) on pair distances:
+    y d^2 + (1 - y) max(margin - d, 0)^2, with y = 1 for a similar pair, 0 for a dissimilar
+    one (no 1/2 factor). Get `distance` from `pairwise_distance(x1, x2)`.
+
+    >>> import wisp, wisp.nn.functional as F
+    >>> d, y = wisp.tensor([0.5, 0.5, 2.0]), wisp.tensor([1.0, 0.0, 0.0])
+    >>> F.contrastive_loss(d, y, margin=1.0, reduction="none").tolist()
+    [0.25, 0.25, 0.0]
+    """
+    if distance.shape != target.shape:
+        raise ValueError(
+            f"contrastive_loss: target shape {target.shape} must equal distance shape "
+            f"{distance.shape}"
+        )
+    _check_reduction(reduction)
+    y = target if target.dtype is distance.dtype else target.type(distance.dtype)
+    hinge = (margin - distance).clamp_min(0.0)
+    return _reduce(y * distance * distance + (1.0 - y) * hinge * hinge, reduction)
+
+
+def _check_reduction(reduction: str) -> None:
+    # checked up front so a bad value fails before any work, like torch's enum lookup
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")

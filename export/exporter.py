@@ -1,0 +1,157 @@
+"""`wisp.export.save`: trace, simplify, quantize, write."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import wisp
+from wisp._tensor import Tensor
+from wisp.edge.graph import Graph
+from wisp.tracing import tracing
+
+from . import passes
+from .trace import ExportError, Tracer
+
+
+def _as_tuple(example_inputs: Any) -> tuple[Tensor, ...]:
+    items = example_inputs if isinstance(example_inputs, tuple | list) else (example_inputs,)
+    out = []
+    for x in items:
+        if not isinstance(x, Tensor):
+            x = wisp.tensor(x)
+        out.append(x.detach())
+    if not out:
+        raise ValueError("export needs at least one example input")
+    return tuple(out)
+
+
+def _flatten_outputs(out: Any) -> list[Any]:
+    if isinstance(out, tuple | list):
+        flat: list[Any] = []
+        for o in out:
+            flat.extend(_flatten_outputs(o))
+        return flat
+    return [out]
+
+
+def _trace_once(model: Any, inputs: tuple[Tensor, ...], names: Sequence[str]) -> Graph:
+    constant_names: dict[int, str] = {}
+    hooks = []
+    if hasattr(model, "state_dict"):
+        for key, t in model.state_dict(keep_vars=True).items():
+            constant_names.setdefault(id(t), key)
+    tracer = Tracer(constant_names)
+    if hasattr(model, "named_modules"):
+        for path, module in model.named_modules():
+
+            def push(mod: Any, args: Any, path: str = path) -> None:
+                tracer.module_path.append(path)
+
+            def pop(mod: Any, args: Any, out: Any) -> None:
+                tracer.module_path.pop()
+
+            hooks.append(module.register_forward_pre_hook(push))
+            hooks.append(module.register_forward_hook(pop))
+    traced = []
+    for name, x in zip(names, inputs):
+        # requires_grad keeps every op on the recording path (see trace.py's traps)
+        t = x.detach().requires_grad_(True) if x.dtype.is_floating_point else x.detach()
+        tracer.add_input(name, t)
+        traced.append(t)
+    try:
+        with tracing(tracer):
+            out = model(*traced)
+    finally:
+        for handle in hooks:
+            handle.remove()
+    for t in _flatten_outputs(out):
+        if not isinstance(t, Tensor):
+            raise ExportError(f"model returned a {type(t).__name__}; only tensors can be outputs")
+        tracer.graph.outputs.append(tracer.ref(t))
+    return tracer.graph
+
+
+def _second_inputs(inputs: tuple[Tensor, ...], dynamic_batch: bool) -> tuple[Tensor, ...]:
+    """Inputs for the check trace: one more row (dynamic batch) or the rows reversed."""
+    if dynamic_batch:
+        return tuple(wisp.cat([x, x[:1]], 0) for x in inputs)
+    return tuple(x.flip(0) if x.ndim and x.shape[0] > 1 else x for x in inputs)
+
+
+def trace_graph(
+    model: Any,
+    example_inputs: Any,
+    *,
+    dynamic_batch: bool = True,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+) -> Graph:
+    """Trace `model` in eval mode into a simplified Graph whose constants are still tensors."""
+    inputs = _as_tuple(example_inputs)
+    names = list(input_names or (["input"] if len(inputs) == 1 else
+                                 [f"input{i}" for i in range(len(inputs))]))  # fmt: skip
+    if len(names) != len(inputs):
+        raise ValueError(f"{len(names)} input names for {len(inputs)} example inputs")
+    if dynamic_batch and any(x.ndim == 0 for x in inputs):
+        raise ValueError("dynamic_batch needs inputs with a batch dim; got a 0-d input")
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        graph = _trace_once(model, inputs, names)
+        check = _trace_once(model, _second_inputs(inputs, dynamic_batch), names)
+    finally:
+        if was_training:
+            model.train()
+    if dynamic_batch:
+        passes.symbolic_batch(graph, check, inputs[0].shape[0], inputs[0].shape[0] + 1)
+    passes.check_constants(graph, check)
+    outs = list(output_names or (["output"] if len(graph.outputs) == 1 else
+                                 [f"output{i}" for i in range(len(graph.outputs))]))  # fmt: skip
+    if len(outs) != len(graph.outputs):
+        raise ValueError(f"{len(outs)} output names for {len(graph.outputs)} outputs")
+    for vid, name in zip(graph.outputs, outs):
+        graph.values[vid].name = name
+    passes.fold_batch_norm(graph)
+    passes.compact(graph)
+    return graph
+
+
+def save(
+    model: Any,
+    example_inputs: Any,
+    path: str | os.PathLike[str],
+    *,
+    weights: str = "fp32",
+    dynamic_batch: bool = True,
+    metadata: dict[str, Any] | None = None,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+) -> Graph:
+    """Export `model` to a `.wisp` file and return the written graph.
+
+    One forward pass on `example_inputs` is traced at functional-op granularity (in eval
+    mode; the model's mode is restored), then simplified: constant folding, BatchNorm folded
+    into the preceding conv/linear, eval-mode dropout removed, dead nodes dropped.
+    `weights="fp16"` halves float weights; `"int8"` quantizes weight matrices per output
+    channel (symmetric, float32 scales). `dynamic_batch` leaves dim 0 free ("batch").
+    `metadata` adds keys such as labels, mean/std, image_size, description.
+    """
+    from .writer import save as write_file
+
+    graph = trace_graph(
+        model, example_inputs, dynamic_batch=dynamic_batch, input_names=input_names,
+        output_names=output_names,
+    )  # fmt: skip
+    passes.convert_weights(graph, weights)
+    passes.compact(graph)
+    passes.finalize(graph)
+    graph.metadata = {
+        "producer": "wisp",
+        "producer_version": wisp.__version__,
+        **(metadata or {}),
+    }
+    write_file(graph, path)
+    return graph
