@@ -1944,6 +1944,121 @@ def _bilinear_samples(rng, dt):
     return [S(a(3, 4), a(3, 5), a(6, 4, 5), a(6)), S(a(2, 3, 4), a(2, 3, 5), a(2, 4, 5))]
 
 
+def _pdist_samples(rng, dt):
+    a = lambda *s: arr(rng, s, dt)  # noqa: E731
+    return [
+        S(a(3, 4), a(3, 4)),
+        S(a(3, 4), a(4), desc="broadcast"),
+        S(a(3, 4), a(3, 4), 1.0, desc="p=1"),
+        S(a(3, 4), a(3, 4), 3.0, desc="p=3"),
+        S(a(3, 4), a(3, 4), math.inf, desc="p=inf"),
+        S(a(3, 4), a(3, 4), keepdim=True),
+        S(a(2, 3, 4), a(2, 3, 4), eps=0.0, desc="3-D, eps=0"),
+        S(a(5), a(5), desc="1-D"),
+        S(a(0, 4), a(0, 4), desc="empty"),
+    ]
+
+
+def _triplet_samples(rng, dt):
+    a = lambda *s: arr(rng, s, dt)  # noqa: E731
+    return [
+        S(a(6, 4), a(6, 4), a(6, 4)),
+        S(a(6, 4), a(6, 4), a(6, 4), margin=3.0, reduction="sum"),
+        S(a(6, 4), a(6, 4), a(6, 4), reduction="none"),
+        S(a(6, 4), a(6, 4), a(6, 4), p=1.0, margin=0.5),
+        S(a(6, 4), a(6, 4), a(6, 4), swap=True, margin=2.0),
+        S(a(6, 4), a(6, 4), a(6, 4), swap=True, reduction="none", eps=1e-3),
+        S(a(4), a(4), a(4), margin=2.0, desc="unbatched"),
+        S(a(2, 3, 4), a(2, 3, 4), a(2, 3, 4), margin=2.0, reduction="none", desc="3-D"),
+        S(a(6, 4), a(1, 4), Const(a(6, 4)), margin=2.0, desc="broadcast positive"),
+        # empty batch: nan mean, like torch
+        S(a(0, 4), a(0, 4), a(0, 4), desc="empty"),
+    ]
+
+
+def _pm1(rng, shape, dt="int64"):
+    return Const(np.asarray(rng.choice([-1, 1], shape)).astype(dt))
+
+
+def _cos_emb_samples(rng, dt):
+    a = lambda *s: arr(rng, s, dt)  # noqa: E731
+    return [
+        S(a(6, 4), a(6, 4), _pm1(rng, 6)),
+        S(a(6, 4), a(6, 4), _pm1(rng, 6, dt), margin=0.3, reduction="sum", desc="float target"),
+        S(a(6, 4), a(6, 4), _pm1(rng, 6), margin=-0.5, reduction="none"),
+        S(a(4), a(4), Const(np.array(-1)), desc="0-d target"),
+        S(a(4), a(4), Const(np.array(1)), reduction="none", desc="0-d target, none"),
+        # a target that is neither 1 nor -1 contributes 0 (torch's where)
+        S(a(3, 4), a(3, 4), Const(np.array([1, 0, -1])), desc="target 0"),
+        S(np.zeros((2, 3), dt), a(2, 3), Const(np.array([1, -1])), desc="zero vector"),
+        S(a(0, 4), a(0, 4), Const(np.zeros(0, np.int64)), desc="empty"),
+    ]
+
+
+def _ranking_samples(rng, dt):
+    a = lambda *s: arr(rng, s, dt)  # noqa: E731
+    return [
+        S(a(6), a(6), _pm1(rng, 6, dt)),
+        S(a(6), a(6), _pm1(rng, 6, dt), margin=0.5, reduction="sum"),
+        S(a(3, 4), a(3, 4), _pm1(rng, (3, 4), dt), margin=0.5, reduction="none", desc="2-D"),
+        S(a(6), a(6), a(6), margin=0.2, desc="target with grad"),
+        S(a(0), a(0), Const(np.zeros(0, dt)), desc="empty"),
+    ]
+
+
+def _focal_ref(m, inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    """torchvision.ops.sigmoid_focal_loss, verbatim (torchvision is not installed here)."""
+    p = m.sigmoid(inputs)
+    ce = m.nn.functional.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
+
+
+def _focal_samples(rng, dt):
+    x = lambda *s: arr(rng, s, dt, -4, 4)  # noqa: E731
+    y01 = lambda *s: Const(np.asarray(rng.integers(0, 2, s)).astype(dt))  # noqa: E731
+    return [
+        S(x(3, 4), y01(3, 4)),
+        S(x(3, 4), y01(3, 4), reduction="mean"),
+        S(x(3, 4), y01(3, 4), 0.5, 1.5, "sum"),
+        S(x(3, 4), y01(3, 4), alpha=-1.0, desc="no alpha"),
+        S(x(3, 4), y01(3, 4), gamma=0.0, desc="gamma 0 = weighted BCE"),
+        S(x(3, 4), Const(arr(rng, (3, 4), dt, 0, 1)), desc="soft targets"),
+        S(x(3, 4), arr(rng, (3, 4), dt, 0, 1), reduction="sum", desc="target with grad"),
+        S(x(2, 3, 5), y01(2, 3, 5), reduction="mean", desc="3-D"),
+        S(
+            np.array([1e4, -1e4, 30.0, -30.0, 0.0], dt),
+            Const(np.array([1.0, 0.0, 0.0, 1.0, 1.0], dt)),
+            desc="large logits",
+        ),
+    ]
+
+
+def _contrastive_ref(m, distance, target, margin=1.0, reduction="mean"):
+    """Hadsell et al. with y = 1 similar: y d^2 + (1 - y) max(margin - d, 0)^2."""
+    y = target.to(distance.dtype)
+    loss = y * distance**2 + (1 - y) * m.clamp(margin - distance, min=0) ** 2
+    return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
+
+
+def _contrastive_samples(rng, dt):
+    d = lambda *s: arr(rng, s, dt, 0.0, 2.0)  # noqa: E731
+    y01 = lambda *s, t=dt: Const(np.asarray(rng.integers(0, 2, s)).astype(t))  # noqa: E731
+    alt = Const((np.arange(8) % 2).astype(dt))  # both terms present, whatever the seed
+    return [
+        S(d(8), alt),
+        S(d(8), y01(8), margin=1.5, reduction="sum"),
+        S(d(8), y01(8), margin=0.5, reduction="none"),
+        S(d(8), y01(8, t="int64"), desc="int target"),
+        S(d(8), y01(8, t="bool"), desc="bool target"),
+        S(d(2, 3), y01(2, 3), reduction="none", desc="2-D"),
+        S(d(0), y01(0), desc="empty"),
+    ]
+
+
 def nn_ops() -> list[OpInfo]:
     """Entries for `wisp.nn.functional` (built lazily: the module may not import)."""
     return [
@@ -2062,5 +2177,13 @@ def nn_ops() -> list[OpInfo]:
                 S(arr(rng, (3, 4), dt), arr(rng, (3, 4), dt)),
                 S(arr(rng, (3, 4), dt), arr(rng, (4,), dt), dim=-1),
             ],
+        ),
+        OpInfo("F.pairwise_distance", _f("pairwise_distance"), _pdist_samples),
+        OpInfo("F.triplet_margin_loss", _f("triplet_margin_loss"), _triplet_samples),
+        OpInfo("F.cosine_embedding_loss", _f("cosine_embedding_loss"), _cos_emb_samples),
+        OpInfo("F.margin_ranking_loss", _f("margin_ranking_loss"), _ranking_samples),
+        OpInfo("F.sigmoid_focal_loss", _f("sigmoid_focal_loss"), _focal_samples, ref=_focal_ref),
+        OpInfo(
+            "F.contrastive_loss", _f("contrastive_loss"), _contrastive_samples, ref=_contrastive_ref
         ),
     ]
