@@ -1,5 +1,9 @@
-"""Errors the runtime raises."""
+"""Errors the runtime raises.
 
+`ModelFormatError` is defined in `wisp.backends.errors` (the layer both the core and the edge
+may import) and re-exported here, so `wisp.edge.ModelFormatError is wisp.ModelFormatError`.
+"""
 
-class ModelFormatError(ValueError):
-    """A model file is malformed or hostile; the message names the offending field."""
+from ..backends.errors import ModelFormatError
+
+__all__ = ["ModelFormatError"]
