@@ -515,6 +515,8 @@ class ArrayBackend(OptimKernels):
     @opmath
     def softmax(self, a, axis: int):
         xp = self.xp
+        if a.size == 0:  # max() refuses an empty axis; the result is empty too
+            return a.copy()
         e = xp.asarray(xp.subtract(a, a.max(axis=axis, keepdims=True)))  # 0-d: a scalar
         xp.exp(e, out=e)
         e /= e.sum(axis=axis, keepdims=True)
@@ -531,6 +533,8 @@ class ArrayBackend(OptimKernels):
     @opmath
     def log_softmax(self, a, axis: int):
         xp = self.xp
+        if a.size == 0:  # max() refuses an empty axis; the result is empty too
+            return a.copy()
         shifted = xp.asarray(xp.subtract(a, a.max(axis=axis, keepdims=True)))
         e = xp.exp(shifted)
         shifted -= xp.log(e.sum(axis=axis, keepdims=True))

@@ -12,6 +12,10 @@ MODULES = [
     "wisp.creation",
     "wisp.math",
     "wisp.nn.functional",
+    "wisp.nn.activation",
+    "wisp.nn.loss",
+    "wisp.serialization",
+    "wisp.training",
     "wisp.backends",
 ]
 

@@ -30,7 +30,7 @@ _FAMILIES: dict[str, str] = {
     "Softplus Hardtanh",
     ".loss": "MSELoss L1Loss SmoothL1Loss HuberLoss CrossEntropyLoss NLLLoss BCELoss "
     "BCEWithLogitsLoss KLDivLoss FocalLoss TripletMarginLoss CosineEmbeddingLoss "
-    "ContrastiveLoss",
+    "ContrastiveLoss MarginRankingLoss",
     ".rnn": "RNN LSTM GRU RNNCell LSTMCell GRUCell",
     ".transformer": "MultiheadAttention TransformerEncoderLayer TransformerDecoderLayer "
     "TransformerEncoder TransformerDecoder",

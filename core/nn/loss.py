@@ -29,6 +29,7 @@ __all__ = [
     "TripletMarginLoss",
     "CosineEmbeddingLoss",
     "ContrastiveLoss",
+    "MarginRankingLoss",
 ]
 
 
@@ -377,3 +378,26 @@ class ContrastiveLoss(_Loss):
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, reduction={self.reduction!r}"
+
+
+class MarginRankingLoss(_Loss):
+    """max(-target * (x1 - x2) + margin, 0): target 1 means x1 should rank above x2.
+
+    >>> import wisp
+    >>> loss = wisp.nn.MarginRankingLoss(margin=0.5)
+    >>> loss(wisp.tensor([2.0]), wisp.tensor([1.0]), wisp.tensor([1.0])).item()
+    0.0
+    """
+
+    def __init__(
+        self,
+        margin: float = 0.0,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
+        return F.margin_ranking_loss(input1, input2, target, self.margin, self.reduction)

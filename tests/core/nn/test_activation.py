@@ -127,11 +127,6 @@ def test_inplace_gives_torch_values_and_leaves_input(name: str) -> None:
     np.testing.assert_array_equal(wx.numpy(), x)  # the documented difference
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the CPU backend's softmax/log_softmax take a max over the empty axis "
-    "(backends/array_backend.py); torch returns an empty tensor",
-)
 @pytest.mark.parametrize("name", SOFTMAX)
 def test_softmax_over_an_empty_axis(name: str) -> None:
     rng = np.random.default_rng(0)

@@ -557,3 +557,22 @@ def test_docstring_examples_run() -> None:
         wisp.nn.loss, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     )
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_margin_ranking_loss_module_matches_torch() -> None:
+    import numpy as np
+    import torch
+
+    import wisp
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(7).astype(np.float32), rng.standard_normal(7).astype(np.float32)
+    y = np.sign(rng.standard_normal(7)).astype(np.float32)
+    for reduction in ("mean", "sum", "none"):
+        ref = torch.nn.MarginRankingLoss(0.3, reduction=reduction)(
+            torch.tensor(a), torch.tensor(b), torch.tensor(y)
+        )
+        got = wisp.nn.MarginRankingLoss(0.3, reduction=reduction)(
+            wisp.tensor(a), wisp.tensor(b), wisp.tensor(y)
+        )
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-6, atol=1e-7)
