@@ -64,6 +64,7 @@ _LAZY: dict[str, str] = {
     "nn": ".nn",
     "optim": ".optim",
     "data": ".data",
+    "Generator": ".data.generator",
     "metrics": ".metrics",
     "training": ".training",
     "save": ".serialization",
