@@ -285,6 +285,12 @@ class Tensor:
             g = gradient._data if isinstance(gradient, Tensor) else gradient
         run_backward(self, g, retain_graph)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        """copy.deepcopy: a fresh storage with the same values and requires_grad (no graph)."""
+        out = Tensor._make(self._backend.copy(self._data), self._backend, self.requires_grad)
+        memo[id(self)] = out
+        return out
+
     def detach(self) -> Tensor:
         return self._new(self._data)
 

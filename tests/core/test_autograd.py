@@ -502,3 +502,17 @@ def test_empty_batch_flows_through_conv_and_pool_backward():
         assert tuple(y.shape) == (0, 3, 3, 3) and tuple(x.grad.shape) == (0, 2, 6, 6)
         grads.append(w.grad.numpy())
     np.testing.assert_array_equal(grads[0], grads[1])  # all zeros
+
+
+def test_deepcopy_of_a_tensor_is_an_independent_leaf() -> None:
+    import copy
+
+    import wisp
+
+    t = wisp.randn(3, requires_grad=True)
+    c = copy.deepcopy(t)
+    assert c.requires_grad and c.grad_fn is None if hasattr(c, "grad_fn") else c.requires_grad
+    assert (c == t).all().item()
+    with wisp.no_grad():
+        c += 1.0
+    assert not (c == t).all().item()
