@@ -27,8 +27,10 @@ COMPUTE = (
     "layer_norm layer_norm_backward conv conv_weight_grad conv_input_grad max_pool "
     "max_pool_backward avg_pool avg_pool_backward"
 ).split()
+# In-place updates over flat buffers for wisp.optim (backends/optim_kernels.py).
+OPTIM = "flat_gather sgd_step adam_step rmsprop_step adagrad_step lamb_step".split()
 
-PRIMITIVES: tuple[str, ...] = tuple(MEMORY + UNARY + BINARY + REDUCE + MOVEMENT + COMPUTE)
+PRIMITIVES: tuple[str, ...] = tuple(MEMORY + UNARY + BINARY + REDUCE + MOVEMENT + COMPUTE + OPTIM)
 
 
 def missing(backend: object) -> list[str]:
