@@ -1,4 +1,9 @@
-"""The `wisp` command line (`wisp info`; inspect/run/convert/demo arrive with later issues).
+"""The `wisp` command line: `wisp info`, `wisp inspect model.wisp`, `wisp run model.wisp`.
+
+Like the façade, this module ties the layers together: it is the one module of the core
+allowed to import `wisp.edge` (lazily, inside the commands; see tests/test_layering.py).
+A bad model or input file gives a one-line message on stderr and exit code 1, never a
+traceback; bad usage exits 2.
 
 >>> from wisp.cli import main
 >>> main(["info"])  # doctest: +SKIP
@@ -12,6 +17,7 @@ import platform
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from typing import Any
 
 from . import __version__, backends
 
@@ -39,11 +45,120 @@ def info() -> int:
     return 0
 
 
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def inspect(path: str) -> int:
+    """Print a model's inputs, outputs, op histogram, parameters, sizes and metadata."""
+    import math
+    import os
+    from collections import Counter
+
+    from .edge.graph import DTYPE_SIZES
+    from .edge.model import format_shape
+    from .edge.reader import read_file
+
+    graph = read_file(path)
+    print(f"{path}: {_human(os.path.getsize(path))}, {len(graph.nodes)} nodes")
+    print("inputs:")
+    for i in graph.inputs:
+        v = graph.values[i]
+        print(f"  {v.name:<16} {v.dtype:<8} {format_shape(v.shape)}")
+    print("outputs:")
+    for i in graph.outputs:
+        v = graph.values[i]
+        print(f"  {v.name:<16} {v.dtype:<8} {format_shape(v.shape)}")
+    print("ops:")
+    for op, n in sorted(Counter(n.op for n in graph.nodes).items(), key=lambda t: (-t[1], t[0])):
+        print(f"  {op:<28} {n}")
+    scales = {v.quantization.scale for v in graph.values if v.quantization is not None}
+    by_dtype: Counter[str] = Counter()
+    params = 0
+    for i in graph.constants:
+        v = graph.values[i]
+        count = math.prod(v.shape)
+        by_dtype[v.dtype] += count * DTYPE_SIZES[v.dtype]
+        if i not in scales:
+            params += count
+    print(f"parameters: {params:,}")
+    print("constant bytes by dtype:")
+    for dtype, size in sorted(by_dtype.items()):
+        print(f"  {dtype:<8} {size:>12,} ({_human(size)})")
+    print("metadata:")
+    for key, value in sorted(graph.metadata.items()):
+        text = repr(value) if not isinstance(value, str) else value
+        print(f"  {key}: {text if len(text) <= 200 else text[:197] + '...'}")
+    return 0
+
+
+def _parse_inputs(specs: Sequence[str], names: list[str]) -> dict[str, Any]:
+    from .edge.npy import read_npy
+
+    given: dict[str, Any] = {}
+    for k, spec in enumerate(specs):
+        name, sep, path = spec.partition("=")
+        if not sep:
+            if k >= len(names):
+                raise ValueError(f"{len(specs)} inputs given, the model takes {len(names)}")
+            name, path = names[k], spec
+        given[name] = read_npy(path)
+    return given
+
+
+def run(path: str, inputs: Sequence[str], executor: str, output: str | None) -> int:
+    """Run a model on `.npy` inputs; print the outputs, or save them with --output."""
+    import os
+
+    from .edge import load
+    from .edge.model import format_shape
+    from .edge.npy import write_npy
+
+    model = load(path, executor=executor)
+    names = [t.name for t in model.inputs]
+    result = model.run(_parse_inputs(inputs, names))
+    print(f"executor: {model.executor}")
+    for info in model.outputs:
+        value = result[info.name]
+        shape = tuple(value.shape)
+        print(f"{info.name}: {info.dtype} {format_shape(shape)}")
+        if output:
+            if len(model.outputs) == 1:
+                target = output
+            else:
+                stem, ext = os.path.splitext(output)
+                target = f"{stem}_{info.name}{ext or '.npy'}"
+            write_npy(target, value)
+            print(f"  saved to {target}")
+        else:
+            flat = value.reshape(-1).tolist() if hasattr(value, "reshape") else list(value.data)
+            shown = ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in flat[:20])
+            print(f"  [{shown}{', ...' if len(flat) > 20 else ''}]")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wisp", description="Wisp command line tools.")
     parser.add_argument("--version", action="version", version=f"wisp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub.add_parser("info", help="versions and the backends that run here")
+    p = sub.add_parser("inspect", help="inputs, outputs, ops, parameters of a .wisp model")
+    p.add_argument("model", help="path to a .wisp file")
+    p = sub.add_parser("run", help="run a .wisp model on .npy inputs")
+    p.add_argument("model", help="path to a .wisp file")
+    p.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="[NAME=]FILE.npy",
+        help="an input array (repeat for several; positional order unless NAME= is given)",
+    )
+    p.add_argument("--executor", default="auto", help="auto (default), numpy or python")
+    p.add_argument("--output", help="save the output(s) as .npy instead of printing them")
     return parser
 
 
@@ -52,6 +167,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)  # exits 2 with a usage message on unknown commands
     if args.command == "info":
         return info()
+    try:
+        if args.command == "inspect":
+            return inspect(args.model)
+        if args.command == "run":
+            return run(args.model, args.input, args.executor, args.output)
+    except (OSError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+        # ModelFormatError is a ValueError: bad files end here, as one line, no traceback
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, OSError) and exc.filename:
+            message = f"{exc.filename}: {exc.strerror or exc}"
+        print(f"wisp {args.command}: error: {message}", file=sys.stderr)
+        return 1
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -1,9 +1,18 @@
-"""wisp.edge: the graph runtime for `.wisp` files (no autograd, no NumPy required).
+"""wisp.edge: load and run `.wisp` graphs, with no autograd and NumPy optional.
 
-The loader and executors arrive with the export issue; the error type is here already so
-`wisp.ModelFormatError` has one home.
+`load(path | bytes | memoryview, executor="auto") -> Model`; `Model.run(...)` executes the
+graph with the `numpy` executor (fast) or the `python` one (pure Python, runs where NumPy
+cannot, e.g. a browser without it). Importing this package imports neither NumPy nor the
+autograd core.
+
+>>> import wisp.edge
+>>> wisp.edge.ModelFormatError.__name__
+'ModelFormatError'
 """
 
+from ..backends.pykernels import HostArray
 from .errors import ModelFormatError
+from .executors import EXECUTORS
+from .model import Model, TensorInfo, load
 
-__all__ = ["ModelFormatError"]
+__all__ = ["EXECUTORS", "HostArray", "Model", "ModelFormatError", "TensorInfo", "load"]

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..backends.pykernels import promote
+
 REQUIRED = object()  # attribute default meaning "must be given"
 ATTR_TYPES = ("int", "float", "bool", "str", "ints", "floats", "strs")
 
@@ -260,19 +262,8 @@ _op("rnn", "x h0? weights*", "y h_n", nonlinearity=("str", "tanh"), **_RNN)
 # shapes, output dtypes). Dims are ints or symbolic strings; `_d` builds an expression string
 # when a formula meets a symbolic dim, so a dynamic batch flows through every op.
 
-_RANK = {"bool": 0, "uint8": 1, "int8": 2, "int32": 3, "int64": 4}
-_FRANK = {"float16": 5, "float32": 6, "float64": 7}
-FLOAT_DTYPES = frozenset(_FRANK)
-
-
-def promote(a: str, b: str) -> str:
-    """The result dtype of a binary op (torch's rules for tensors of these dtypes)."""
-    if a == b:
-        return a
-    if {a, b} == {"uint8", "int8"}:
-        return "int32"  # torch: int16, which the format does not have
-    rank = {**_RANK, **_FRANK}
-    return a if rank[a] >= rank[b] else b
+FLOAT_DTYPES = frozenset(("float16", "float32", "float64"))
+DTYPE_NAMES = FLOAT_DTYPES | {"bool", "uint8", "int8", "int32", "int64"}
 
 
 def _d(fmt: str, *dims: Dim) -> Dim:
@@ -328,7 +319,7 @@ def _where(s, t, a):
 
 
 def _cast(s, t, a):
-    if a["dtype"] not in _RANK and a["dtype"] not in _FRANK:
+    if a["dtype"] not in DTYPE_NAMES:
         raise ValueError(f"op 'cast': unknown dtype {a['dtype']!r}")
     return [s[0]], [a["dtype"]]
 

@@ -30,6 +30,14 @@ MODULES = [
     "wisp.serialization",
     "wisp.training",
     "wisp.backends",
+    "wisp.backends.inference",
+    "wisp.backends.pykernels",
+    "wisp.edge",
+    "wisp.edge.registry",
+    "wisp.edge.model",
+    "wisp.edge.executors",
+    "wisp.edge.npy",
+    "wisp.cli",
 ]
 
 
