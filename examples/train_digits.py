@@ -78,15 +78,16 @@ def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, float]:
 
 
 def train(
-    name: str, model: nn.Module, train_loader: DataLoader, test_loader: DataLoader,
-    epochs: int, lr: float, checkpoint: str | None = None,
+    name: str, model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
+    test_loader: DataLoader, epochs: int, lr: float, checkpoint: str | None = None,
 ) -> tuple[History, float]:  # fmt: skip
-    """The plain loop: AdamW + cosine schedule, the best epoch's weights kept on disk."""
+    """The plain loop: AdamW + one-cycle schedule; the epoch with the best validation
+    accuracy is kept (on disk when `checkpoint` is given) and scored once on the test set."""
     opt = wisp.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = wisp.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=epochs * len(train_loader)
     )
-    history, best = History(), 0.0
+    history, best, best_epoch = History(), 0.0, 0
     bar = tqdm(range(epochs), desc=name, file=sys.stdout, disable=not sys.stdout.isatty())
     for epoch in bar:
         model.train()
@@ -99,28 +100,33 @@ def train(
             sched.step()
             running += loss.item()
             batches += 1
-        val_loss, val_acc = evaluate(model, test_loader)
+        val_loss, val_acc = evaluate(model, val_loader)
         history.append({"loss": running / batches, "val_loss": val_loss, "val_acc": val_acc})
         bar.set_postfix(loss=f"{running / batches:.3f}", acc=f"{val_acc:.3f}")
-        if val_acc > best:
-            best = val_acc
+        if val_acc >= best:
+            best, best_epoch = val_acc, epoch
             if checkpoint:
                 wisp.save({"model": model.state_dict(), "epoch": epoch}, checkpoint)
     if checkpoint:  # back to the best epoch
         model.load_state_dict(wisp.load(checkpoint)["model"])
-    print(f"{name}: test accuracy {best * 100:.1f}% after {epochs} epochs")
-    return history, best
+    _, test_acc = evaluate(model, test_loader)
+    print(f"{name}: test accuracy {test_acc * 100:.1f}% (epoch {best_epoch + 1} of {epochs}, "
+          f"best validation accuracy {best * 100:.1f}%)")  # fmt: skip
+    return history, test_acc
 
 
-def run_edge(path: str, x: wisp.Tensor, y: wisp.Tensor, executor: str) -> tuple[float, float, str]:
-    """Accuracy and milliseconds per batch of a `.wisp` file on the edge runtime."""
+def run_edge(
+    path: str, x: wisp.Tensor, y: wisp.Tensor, executor: str
+) -> tuple[float, float, str, wisp.Tensor]:
+    """Accuracy, milliseconds for the batch, executor name and logits of a `.wisp` file
+    run by the edge runtime."""
     model = wisp.edge.load(path, executor=executor)
     inputs = x.numpy() if model.executor == "numpy" else x.tolist()
     start = time.perf_counter()
     logits = model.run(inputs)  # one input, one output: an array back
     ms = (time.perf_counter() - start) * 1e3
-    pred = wisp.tensor(logits.tolist()).argmax(dim=1)
-    return float((pred == y).float().mean().item()), ms, model.executor
+    out = wisp.tensor(logits.tolist())
+    return float((out.argmax(dim=1) == y).float().mean().item()), ms, model.executor, out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,16 +141,23 @@ def main(argv: list[str] | None = None) -> int:
 
     train_set, test_set = digits("train"), digits("test")
     if args.quick:
-        train_set = wisp.data.Subset(train_set, list(range(256)))
+        train_set = wisp.data.Subset(train_set, list(range(320)))
+    # model selection on a validation slice of the training images; the test set is
+    # scored once, at the end
+    train_set, val_set = wisp.data.random_split(
+        train_set, [0.9, 0.1], generator=wisp.Generator().manual_seed(args.seed)
+    )
     train_loader = DataLoader(train_set, batch_size=64, shuffle=True)
+    val_loader = DataLoader(val_set, batch_size=256)
     test_loader = DataLoader(test_set, batch_size=256)
     epochs = args.epochs or (2 if args.quick else 15)
-    print(f"digits: {len(train_set)} train / {len(test_set)} test images of 8x8")
-
-    train("MLP", MLP(), train_loader, test_loader, epochs, lr=1e-2)
+    print(f"digits: {len(train_set)} train / {len(val_set)} validation / {len(test_set)} test "
+          "images of 8x8")  # fmt: skip
+    loaders = (train_loader, val_loader, test_loader)
+    train("MLP", MLP(), *loaders, epochs, lr=1e-2)
     cnn = CNN(width=8 if args.quick else 32)
     ckpt = os.path.join(args.out, "cnn.safetensors")
-    history, acc = train("CNN", cnn, train_loader, test_loader, epochs, lr=5e-3, checkpoint=ckpt)
+    history, acc = train("CNN", cnn, *loaders, epochs, lr=5e-3, checkpoint=ckpt)
     print(f"checkpoint: {ckpt}")
     try:
         print(f"learning curves: {history.plot(os.path.join(args.out, 'curves.png'))}")
@@ -165,17 +178,19 @@ def main(argv: list[str] | None = None) -> int:
         path = os.path.join(args.out, "digits_cnn.wisp" if weights == "fp32" else
                             "digits_cnn_int8.wisp")  # fmt: skip
         graph = wisp.export.save(cnn, x[:2], path, weights=weights, metadata=meta)
-        edge_acc, ms, executor = run_edge(path, x, y, "auto")
+        edge_acc, ms, executor, logits = run_edge(path, x, y, "auto")
         size = os.path.getsize(path)
         print(f"edge [{weights}]: executor={executor} accuracy {edge_acc * 100:.1f}% "
               f"({len(y)} images in {ms:.1f} ms) file {size / 1024:.1f} KiB, "
               f"{len(graph.nodes)} nodes")  # fmt: skip
-        drop = eager_acc - edge_acc
-        if weights == "fp32" and abs(drop) > 1e-9 or weights == "int8" and drop > 0.005:
-            print(f"FAIL: edge accuracy {edge_acc:.4f} vs eager {eager_acc:.4f}")
+        # fp32 must reproduce the eager logits; int8 may cost at most half a point
+        err = ((logits - eager).abs().max() / eager.abs().max()).item()
+        if weights == "fp32" and err > 1e-5 or weights == "int8" and eager_acc - edge_acc > 0.005:
+            print(f"FAIL: edge accuracy {edge_acc:.4f} vs eager {eager_acc:.4f}, "
+                  f"max logit error {err:.2e} (relative to max |logit|)")  # fmt: skip
             failed = True
     few = min(len(y), 16)
-    py_acc, ms, executor = run_edge(path, x[:few], y[:few], "python")
+    py_acc, ms, executor, _ = run_edge(path, x[:few], y[:few], "python")
     print(f"edge [int8]: executor={executor} accuracy {py_acc * 100:.1f}% on {few} images "
           f"({ms:.0f} ms, pure Python, no NumPy)")  # fmt: skip
     if not args.quick and acc < 0.97:
