@@ -31,7 +31,7 @@ import flatbuffers
 from ..edge.fb import wisp_generated as fb
 from ..edge.graph import DTYPE_SIZES, Graph, Value
 from ..edge.reader import ALIGNMENT, ATTR_TYPES, DTYPES, SCHEMA_VERSION, verify_header
-from ..edge.registry import OPS
+from ..edge.registry import OPS, REQUIRED
 
 _DTYPE_CODES = {name: code for code, name in enumerate(DTYPES)}
 _ATTR_CODES = {name: code for code, name in enumerate(ATTR_TYPES)}
@@ -238,6 +238,20 @@ def _value(b: flatbuffers.Builder, plan: _Plan, i: int, v: Value, symbols: dict)
     return fb.ValueEnd(b)
 
 
+def _is_default(op: str, name: str, value: Any) -> bool:
+    """Attributes equal to the registry default are not written (readers fill them in, as
+    ONNX does): registry defaults are part of the format and never change."""
+    spec = OPS.get(op)
+    if spec is None or name not in spec.attrs:
+        return False
+    kind, default = spec.attrs[name]
+    if default is REQUIRED or isinstance(value, bool) != isinstance(default, bool):
+        return False
+    if isinstance(value, list | tuple) and isinstance(default, list | tuple):
+        return list(value) == list(default)
+    return bool(value == default)
+
+
 def _node(b: flatbuffers.Builder, k: int, node: Any) -> int:
     op = b.CreateSharedString(node.op)
     inputs = _ints32(b, fb.NodeStartInputsVector, node.inputs)
@@ -245,7 +259,7 @@ def _node(b: flatbuffers.Builder, k: int, node: Any) -> int:
     attrs = [
         _attr(b, f"node {k} ({node.op}) attribute {name!r}", node.op, name, value)
         for name, value in node.attrs.items()
-        if value is not None  # None = the registry default
+        if value is not None and not _is_default(node.op, name, value)
     ]
     attrs_vec = _tables(b, fb.NodeStartAttrsVector, attrs)
     fb.NodeStart(b)

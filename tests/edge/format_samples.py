@@ -149,9 +149,21 @@ def assert_graphs_equal(a: Graph, b: Graph) -> None:
         (n.op, n.inputs, n.outputs) for n in b.nodes
     ]
     for n, m in zip(a.nodes, b.nodes):
-        assert _norm(n.attrs) == _norm(m.attrs), n.op
+        assert _with_defaults(n.op, n.attrs) == _with_defaults(m.op, m.attrs), n.op
     assert (a.inputs, a.outputs) == (b.inputs, b.outputs)
     assert _norm(a.metadata) == _norm(b.metadata)
+
+
+def _with_defaults(op: str, attrs: dict) -> dict:
+    """Attributes with the registry's defaults filled in: the writer leaves defaults out."""
+    from wisp.edge.registry import OPS, REQUIRED
+
+    out = _norm(attrs)
+    spec = OPS.get(op)
+    for key, (_, default) in (spec.attrs.items() if spec else ()):
+        if key not in out and default is not REQUIRED:
+            out[key] = list(default) if isinstance(default, list) else default
+    return out
 
 
 def _norm(d: dict) -> dict:

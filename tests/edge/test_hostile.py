@@ -490,7 +490,7 @@ def _duplicate_attr() -> bytes:
 def _softmax_graph_int() -> Graph:
     g = tiny_graph()
     s = g.add_value("s", "float32", ("batch", 2))
-    g.add_node("softmax", [4], [s], {"axis": -1, "dimx": 1})
+    g.add_node("softmax", [4], [s], {"axis": 1, "dimx": 1})  # non-defaults: both written
     return g
 
 
