@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..backends import pykernels
+from ..backends.errors import ModelFormatError
 from ..backends.pykernels import HostArray
 from .graph import NO_VALUE, Graph, Value
 from .registry import OPS
@@ -134,9 +135,10 @@ def _steps(plan: Plan, make: Callable[[int], Callable[..., Any]], slot_none: int
     return steps
 
 
-def _run_steps(steps: list[tuple], env: list[Any], observe: Callable | None) -> None:
-    if observe is None:
-        for fn, ins, outs, multi, free in steps:
+def _run_steps(steps: list[tuple], env: list[Any], observe: Callable | None, graph: Graph) -> None:
+    k = 0
+    try:
+        for k, (fn, ins, outs, multi, free) in enumerate(steps):
             res = fn(*[env[i] for i in ins])
             if multi:
                 for o, r in zip(outs, res):
@@ -145,14 +147,15 @@ def _run_steps(steps: list[tuple], env: list[Any], observe: Callable | None) -> 
                 env[outs[0]] = res
             for i in free:
                 env[i] = None
-        return
-    for k, (fn, ins, outs, multi, free) in enumerate(steps):
-        res = fn(*[env[i] for i in ins])
-        for o, r in zip(outs, res if multi else (res,)):
-            env[o] = r
-        for i in free:
-            env[i] = None
-        observe(k, env)
+            if observe is not None:
+                observe(k, env)
+    except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+        # The file passed every load check (validate.check_graph) yet a kernel refused its
+        # data: the graph does not fit inputs of these shapes. Say which node.
+        node = graph.nodes[k]
+        raise ModelFormatError(
+            f"node {k} ({node.op}) failed at run time: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 class NumpyExecutor:
@@ -216,7 +219,7 @@ class NumpyExecutor:
         for i, arr in zip(self.plan.graph.inputs, inputs):
             env[i] = arr
         with self._lock, self.K.quiet():
-            _run_steps(self.steps, env, observe)
+            _run_steps(self.steps, env, observe, self.plan.graph)
         return [env[i] for i in self.plan.graph.outputs]
 
 
@@ -296,7 +299,7 @@ class PythonExecutor:
         env = self.template.copy()
         for i, arr in zip(self.plan.graph.inputs, inputs):
             env[i] = arr
-        _run_steps(self.steps, env, observe)
+        _run_steps(self.steps, env, observe, self.plan.graph)
         outs = []
         for i in self.plan.graph.outputs:
             t = env[i]

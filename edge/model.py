@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from .executors import EXECUTORS, numpy_missing
 from .graph import Graph
+from .validate import check_graph
 
 _KINDS = {"float16": "f", "float32": "f", "float64": "f", "int8": "i", "uint8": "i",
           "int32": "i", "int64": "i", "bool": "b"}  # fmt: skip
@@ -168,4 +169,5 @@ def load(source: Any, executor: str = "auto") -> Model:
             graph = reader.read_file(source)
         else:
             graph = reader.read(source)
+    check_graph(graph)
     return Model(graph, executor)
