@@ -358,6 +358,18 @@ def _numel(dims: Sequence[Dim]) -> Dim:
     return out
 
 
+def _factors(dims: Sequence[Dim]) -> list[Dim]:
+    """Dims with product expressions split ("batch*2" -> "batch", 2), so they cancel."""
+    out: list[Dim] = []
+    for d in dims:
+        parts = d.split("*") if isinstance(d, str) else []
+        if len(parts) > 1 and all(p.isidentifier() or p.isdigit() for p in parts):
+            out.extend(int(p) if p.isdigit() else p for p in parts)
+        else:
+            out.append(d)
+    return out
+
+
 def _reshape(s, t, a):
     x = s[0]
     target = [x[i] if d == 0 else d for i, d in enumerate(a["shape"])]
@@ -365,8 +377,8 @@ def _reshape(s, t, a):
         raise ValueError(f"op 'reshape': only one -1 allowed in {a['shape']}")
     if -1 in target:
         # cancel the dims both sides share (a symbolic batch kept by 0), divide the rest
-        num = list(x)
-        den = [d for d in target if d != -1]
+        num = _factors(x)
+        den = _factors([d for d in target if d != -1])
         for d in list(den):
             if d in num:
                 num.remove(d)

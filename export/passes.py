@@ -10,7 +10,7 @@ from typing import Any
 
 from wisp._tensor import Tensor
 from wisp.autograd import no_grad
-from wisp.edge.graph import NO_VALUE, Graph, Quantization
+from wisp.edge.graph import NO_VALUE, Graph, Node, Quantization
 
 from .trace import ExportError
 
@@ -44,16 +44,102 @@ def symbolic_batch(g1: Graph, g2: Graph, b1: int, b2: int) -> None:
             diff = [i for i, (x, y) in enumerate(zip(a1, a2)) if x != y]
             if len(diff) != 1:
                 raise ExportError(f"{n1.op} shape {a1} has several batch-dependent dims")
+            if n1.op == "expand":
+                # -1 keeps the input's dim: right only where the input already has the batch
+                src = g1.values[n1.inputs[0]].shape
+                j = len(src) - len(a1) + diff[0]
+                if not (0 <= j < len(src) and isinstance(src[j], str)):
+                    raise ExportError(
+                        f"expand to {a1} grows a dim to the batch size; compute it from the "
+                        "input (e.g. x[:, :1] * 0 + t) or export with dynamic_batch=False"
+                    )
             n1.attrs[key] = [-1 if i == diff[0] else x for i, x in enumerate(a1)]
 
 
 def _batch_dim(d1: Any, d2: Any, b1: int, b2: int, name: str) -> Any:
+    """The dim as a function of the batch size: k*batch + c from the two traces ("batch",
+    "batch*4" after a reshape, "batch-2" after x[1:-1] on the batch dim)."""
     if d1 == d2:
         return d1
-    if d1 * b2 == d2 * b1 and d1 % b1 == 0:
-        k = d1 // b1
-        return "batch" if k == 1 else f"batch*{k}"
-    raise ExportError(f"dim of value '{name}' varies with the batch size but not in proportion")
+    k, rest = divmod(d2 - d1, b2 - b1)
+    if k < 1 or rest:
+        raise ExportError(
+            f"dim of value '{name}' varies with the batch size ({d1} at batch {b1}, {d2} at "
+            f"batch {b2}) but does not grow with it; export with dynamic_batch=False"
+        )
+    c = d1 - k * b1
+    expr = "batch" if k == 1 else f"batch*{k}"
+    return expr if c == 0 else f"{expr}{c:+d}"
+
+
+# elementwise ops with numpy broadcasting: a size-1 dim of one operand meets the other's
+_BROADCASTING = frozenset(
+    "add sub mul div pow maximum minimum remainder floor_divide where eq ne lt le gt ge "
+    "logical_and logical_or".split()
+)
+
+
+def shrink_batch_constants(g1: Graph, g2: Graph, b1: int, b2: int) -> int:
+    """Constants made from the batch size become one broadcast row. Returns how many.
+
+    `zeros(x.shape[0], H)` (an RNN cell's default state) and what constant folding makes of
+    it (`zeros @ W.T + b`) differ between the two traces only along the batch dim. When every
+    row is the same and only broadcasting elementwise ops use the constant, next to an
+    operand that carries the batch dim, one row does the same job at any batch size.
+    Runs after `symbolic_batch` (it reads the symbolic dims of `g1`)."""
+    users: dict[int, list[Node]] = {}
+    for node in g1.nodes:
+        for i in node.inputs:
+            users.setdefault(i, []).append(node)
+    shrunk = 0
+    for vid, (v1, v2) in enumerate(zip(g1.values, g2.values)):
+        if not (v1.is_constant and v2.is_constant) or len(v1.shape) != len(v2.shape):
+            continue
+        diff = [i for i, (p, q) in enumerate(zip(v1.shape, v2.shape)) if p != q]
+        if len(diff) != 1 or (v1.shape[diff[0]], v2.shape[diff[0]]) != (b1, b2):
+            continue
+        axis = diff[0]
+        if vid in g1.outputs or not all(
+            _broadcasts_over(g1, node, vid, axis) for node in users.get(vid, [])
+        ):
+            continue
+        row1, row2 = _uniform_row(v1.data, axis), _uniform_row(v2.data, axis)
+        if row1 is None or row2 is None or not _equal(row1, row2):
+            continue
+        for v, row in ((v1, row1), (v2, row2)):
+            v.data, v.shape = row, tuple(row.shape)
+        shrunk += 1
+    return shrunk
+
+
+def _broadcasts_over(graph: Graph, node: Node, vid: int, axis: int) -> bool:
+    """Whether `node` broadcasts input `vid` along `axis` against a batch-sized operand."""
+    if node.op not in _BROADCASTING:
+        return False
+    out = graph.values[node.outputs[0]].shape
+    pos = len(out) - len(graph.values[vid].shape) + axis  # aligned from the right
+    if pos < 0 or not isinstance(out[pos], str):
+        return False
+    for i in node.inputs:
+        shape = graph.values[i].shape if i != vid else ()
+        j = len(shape) - len(out) + pos
+        if 0 <= j < len(shape) and shape[j] == out[pos]:
+            return True
+    return False
+
+
+def _uniform_row(t: Tensor, axis: int) -> Tensor | None:
+    with no_grad():
+        row = t[(slice(None),) * axis + (slice(0, 1),)].contiguous()
+        return row if _equal(t, row.expand(*t.shape)) else None
+
+
+def _equal(a: Tensor, b: Tensor) -> bool:
+    """Same shape and values, NaN equal to NaN."""
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    with no_grad():
+        return bool(((a == b) | (a.isnan() & b.isnan())).all().item())
 
 
 def check_constants(g1: Graph, g2: Graph) -> None:
@@ -61,13 +147,7 @@ def check_constants(g1: Graph, g2: Graph) -> None:
     for v1, v2 in zip(g1.values, g2.values):
         if not v1.is_constant:
             continue
-        same = v2.is_constant and tuple(v1.data.shape) == tuple(v2.data.shape)
-        if same:
-            with no_grad():
-                same = bool((v1.data == v2.data).all().item()) or bool(
-                    (v1.data.isnan() & v2.data.isnan()).all().item()
-                )
-        if not same:
+        if not (v2.is_constant and _equal(v1.data, v2.data)):
             raise ExportError(
                 f"constant '{v1.name}' {tuple(v1.data.shape)} depends on the input: an op "
                 "computed it outside the tracer (comparisons, integer arithmetic, .item(), or a "
@@ -97,6 +177,8 @@ def fold_batch_norm(graph: Graph) -> int:
         if (
             src is None
             or src.op not in ("linear", "conv1d", "conv2d", "conv3d")
+            # batch_norm scales dim 1; a linear's channels are its last dim: equal only in 2-D
+            or (src.op == "linear" and len(graph.values[src.outputs[0]].shape) != 2)
             or uses.get(node.inputs[0]) != 1
             or not all(graph.values[i].is_constant for i in src.inputs[1:] if i != NO_VALUE)
             or not all(graph.values[i].is_constant for i in node.inputs[1:] if i != NO_VALUE)
@@ -116,7 +198,12 @@ def fold_batch_norm(graph: Graph) -> int:
             new_w = w * scale.reshape((-1,) + (1,) * (w.ndim - 1))
             bias = graph.values[bias_id].data if bias_id != NO_VALUE else mean * 0.0
             new_b = (bias - mean) * scale + (b_bn if b_bn is not None else 0.0)
-        weight.data = new_w
+        if uses.get(src.inputs[1]) == 1:
+            weight.data = new_w
+        else:  # a weight shared with another node (tied weights) keeps its value there
+            src.inputs[1] = graph.add_constant(
+                weight.name + ".folded", new_w.dtype.name, tuple(new_w.shape), new_w
+            )
         name = weight.name.rsplit(".", 1)[0] + ".bias" if "." in weight.name else "folded.bias"
         if bias_id != NO_VALUE and uses.get(bias_id) == 1:
             graph.values[bias_id].data = new_b

@@ -16,11 +16,13 @@ Traps:
 from __future__ import annotations
 
 import inspect
+import operator
 from collections.abc import Callable
 from typing import Any
 
 from wisp import ops as _ops
 from wisp._tensor import Tensor
+from wisp.autograd import no_grad
 from wisp.edge.graph import NO_VALUE, Graph
 from wisp.nn import functional as F
 from wisp.tracing import tracing
@@ -30,6 +32,11 @@ END = 2**62  # "to the end" for slice ends: python slice semantics clamp it
 
 class ExportError(RuntimeError):
     """The model uses something the exporter cannot express; the message names op and module."""
+
+
+class Decompose(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a functional converter, before it emits anything, when the call has no
+    single-node form: the tracer then records the function's body op by op."""
 
 
 class Tracer:
@@ -45,6 +52,7 @@ class Tracer:
         self.constant_tensors: list[Tensor] = []  # in creation order, for the two-trace check
         self.module_path: list[str] = []
         self._signatures: dict[Callable, inspect.Signature] = {}
+        self._fn: Callable = _no_function  # the functional op `call` is converting
 
     # ------------------------------------------------------------------ values
     def add_input(self, name: str, t: Tensor) -> int:
@@ -121,7 +129,9 @@ class Tracer:
         self._map(out, vid)
 
     def fail(self, what: str) -> ExportError:
-        where = ".".join(p for p in self.module_path if p) or "<model>"
+        # the stack holds full paths from named_modules ("blocks.layers.0.self_attn"): the
+        # innermost one names the module; the root's path is ""
+        where = next((p for p in reversed(self.module_path) if p), "") or "<model>"
         return ExportError(f"cannot export {what} (in module '{where}')")
 
     # ---------------------------------------------------------------- tracing
@@ -136,8 +146,19 @@ class Tracer:
         sig = self._signatures.get(fn) or self._signatures.setdefault(fn, inspect.signature(fn))
         bound = sig.bind(*args, **kwargs)
         bound.apply_defaults()
-        convert(self, bound.arguments, out)
-        return out
+        self._fn = fn
+        try:
+            replaced = convert(self, bound.arguments, out)
+        except Decompose:
+            # the op has no single-node form for these arguments: record its body instead
+            # (tracing is active again here, so its tensor ops and inner F calls are seen)
+            return fn(*args, **kwargs)
+        return out if replaced is None else replaced
+
+    def decompose(self, a: dict) -> Any:
+        """Run the functional op being converted on its bound arguments `a`, recording its
+        body op by op (a converter that needs part of the body, e.g. attention weights)."""
+        return self._fn(**a)
 
     def apply(self, cls: type, inputs: tuple, attrs: dict) -> Any:
         with tracing(None):
@@ -152,6 +173,10 @@ class Tracer:
             raise self.fail(f"op '{cls.__name__}' (no export rule)")
         convert(self, inputs, attrs, out)
         return out
+
+
+def _no_function(**kwargs: Any) -> Any:
+    raise RuntimeError("Tracer.decompose called outside a functional converter")
 
 
 def _dtypes() -> Any:
@@ -284,7 +309,7 @@ def _pool(op: str, nd: int) -> Callable:
             attrs["dilation"] = list(F._ntuple(a["dilation"], nd, "dilation"))
         else:
             attrs["count_include_pad"] = bool(a["count_include_pad"])
-            attrs["divisor_override"] = int(a["divisor_override"] or 0)
+            attrs["divisor_override"] = int(a.get("divisor_override") or 0)
         _batched(tr, a["input"], nd, out, lambda xr, spec: tr.emit(op, [xr], [spec], **attrs))
 
     return convert
@@ -336,7 +361,77 @@ def _interpolate(tr: Tracer, a: dict, out: Tensor) -> None:
             align_corners=bool(a["align_corners"]))  # fmt: skip
 
 
-FUNCTIONAL: dict[str, Callable[[Tracer, dict, Any], None]] = {
+def _initial_state(tr: Tracer, t: Tensor | None) -> Any:
+    """An RNN's h0/c0: the zeros a module makes when none is given become "absent" (the
+    runtime starts from zeros), which keeps the graph free of batch-sized constants."""
+    if t is None or tr.is_dynamic(t) or id(t) in tr.ids:
+        return t
+    with tracing(None), no_grad():
+        zero = bool((t == 0).all().item())
+    return NO_VALUE if zero else t
+
+
+def _rnn(kind: str, nonlinearity: str = "") -> Callable:
+    """rnn_tanh/rnn_relu/lstm/gru (torch's _VF signatures) -> one rnn/lstm/gru node."""
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[kind]
+
+    def convert(tr: Tracer, a: dict, out: tuple) -> None:
+        params = list(a["params"])
+        layers, dirs = int(a["num_layers"]), 2 if a["bidirectional"] else 1
+        if a["train"] and a["dropout"] > 0 and layers > 1:
+            raise tr.fail(f"{kind} with dropout between layers in training mode")
+        per = len(params) // (layers * dirs)
+        w_hh = params[1]
+        attrs: dict[str, Any] = {
+            "hidden_size": int(w_hh.shape[0]) // gates,
+            "num_layers": layers,
+            "bidirectional": dirs == 2,
+            "batch_first": bool(a["batch_first"]),
+            "has_bias": bool(a["has_biases"]),
+        }
+        states = list(a["hx"]) if kind == "lstm" else [a["hx"]]
+        if kind == "lstm":
+            projected = per == (4 if a["has_biases"] else 2) + 1
+            attrs["proj_size"] = int(w_hh.shape[1]) if projected else 0
+        if kind == "rnn":
+            attrs["nonlinearity"] = nonlinearity
+        ins = [a["input"], *(_initial_state(tr, s) for s in states), *params]
+        tr.emit(kind, ins, list(out), **attrs)
+
+    return convert
+
+
+def _multi_head_attention(tr: Tracer, a: dict, out: tuple) -> Any:
+    """F.multi_head_attention_forward -> one multi_head_attention node (torch's masks:
+    bool True = may not attend, float = added). Forms the node cannot express (separate
+    q/k/v weights, bias_k/v, add_zero_attn) are recorded op by op instead."""
+    if (
+        a["use_separate_proj_weight"]
+        or a["bias_k"] is not None
+        or a["bias_v"] is not None
+        or a["add_zero_attn"]
+    ):
+        raise Decompose
+    if a["training"] and a["dropout_p"] > 0:
+        raise tr.fail("multi_head_attention with dropout in training mode")
+    mask, kpm, need = a["attn_mask"], a["key_padding_mask"], bool(a["need_weights"])
+    # the function's own rule: the is_causal hint replaces the mask only on its fused path
+    causal = bool(a["is_causal"]) and kpm is None and not need
+    ins = [a["query"], a["key"], a["value"], a["in_proj_weight"], a["in_proj_bias"],
+           a["out_proj_weight"], a["out_proj_bias"], None if causal else mask, kpm]  # fmt: skip
+    attrs = {"num_heads": int(a["num_heads"]), "batch_first": False, "is_causal": causal}
+    if not need:
+        tr.emit("multi_head_attention", ins, [out[0]], **attrs)
+        return None
+    # The weights have no node of their own: record the body for them, then let the fused
+    # node produce the output; the body's copy of the output is dead and `compact` drops it
+    # (and the whole body when the weights are not used, the usual `mha(x, x, x)[0]`).
+    result = tr.decompose(a)
+    tr.emit("multi_head_attention", ins, [result[0]], **attrs)
+    return result
+
+
+FUNCTIONAL: dict[str, Callable[[Tracer, dict, Any], Any]] = {
     "relu6": _same("relu6"),
     "hardtanh": _same("hardtanh", "min_val", "max_val"),
     "leaky_relu": _same("leaky_relu", "negative_slope"),
@@ -365,6 +460,11 @@ FUNCTIONAL: dict[str, Callable[[Tracer, dict, Any], None]] = {
     "scaled_dot_product_attention": _sdpa,
     "pad": _pad,
     "interpolate": _interpolate,
+    "rnn_tanh": _rnn("rnn", "tanh"),
+    "rnn_relu": _rnn("rnn", "relu"),
+    "lstm": _rnn("lstm"),
+    "gru": _rnn("gru"),
+    "multi_head_attention": _multi_head_attention,
 }
 
 
@@ -403,7 +503,8 @@ def _shifted(first: str, then: str, before: bool) -> Callable:
 
 
 def _reduce(tr: Tracer, ins: tuple, attrs: dict, out: Tensor, op: str) -> None:
-    tr.emit(op, [ins[0]], [out], axes=list(attrs["axes"]), keepdim=bool(attrs["keepdim"]))
+    axes = attrs["axes"]  # None: every axis (x.sum(), x.max()), the registry's []
+    tr.emit(op, [ins[0]], [out], axes=list(axes or ()), keepdim=bool(attrs["keepdim"]))
 
 
 def _where(tr: Tracer, ins: tuple, attrs: dict, out: Tensor) -> None:
@@ -423,13 +524,10 @@ def _pad_prim(tr: Tracer, ins: tuple, attrs: dict, out: Tensor) -> None:
 
 
 def _flip(tr: Tracer, ins: tuple, attrs: dict, out: Tensor) -> None:
-    from wisp.creation import arange
-
-    x, cur = ins[0], ins[0]
-    for n, axis in enumerate(attrs["axes"]):
-        index = tr.constant(arange(x.shape[axis] - 1, -1, -1))
-        spec = out if n == len(attrs["axes"]) - 1 else (x.dtype.name, tuple(x.shape))
-        (cur,) = tr.emit("index_select", [cur, index], [spec], axis=int(axis))
+    # a reversed slice (not an index constant), so a flip of the dynamic batch dim still works
+    axes = [int(a) for a in attrs["axes"]]
+    tr.emit("slice", [ins[0]], [out], axes=axes, starts=[-1] * len(axes),
+            ends=[-END] * len(axes), steps=[-1] * len(axes))  # fmt: skip
 
 
 def _getitem(tr: Tracer, ins: tuple, attrs: dict, out: Tensor) -> None:
@@ -450,31 +548,30 @@ def _getitem(tr: Tracer, ins: tuple, attrs: dict, out: Tensor) -> None:
         used = sum(1 for k in keys if k is not None and k is not Ellipsis)
         keys = keys[:at] + (slice(None),) * (x.ndim - used) + keys[at + 1 :]
     axes, starts, ends, steps, squeeze, unsqueeze = [], [], [], [], [], []
+    shape = list(x.shape)
     dim = out_dim = 0
     for k in keys:
         if k is None:
             unsqueeze.append(out_dim)
             out_dim += 1
             continue
-        size = x.shape[dim]
         if isinstance(k, slice):
-            start, stop, step = k.indices(size)
-            if (start, stop, step) != (0, size, 1):
-                if step < 0 and stop < 0:
-                    stop = -END
-                axes.append(dim), starts.append(start), ends.append(stop), steps.append(step)
+            raw = _raw_slice(k)
+            if raw != (0, END, 1):
+                axes.append(dim), starts.append(raw[0]), ends.append(raw[1]), steps.append(raw[2])
+                shape[dim] = len(range(*k.indices(x.shape[dim])))
             out_dim += 1
         else:
-            i = int(k) + size if int(k) < 0 else int(k)
-            axes.append(dim), starts.append(i), ends.append(i + 1), steps.append(1)
+            # kept negative: x[-1] must stay the last row when the dim is the dynamic batch
+            i = operator.index(k)
+            axes.append(dim), starts.append(i), ends.append(END if i == -1 else i + 1)
+            steps.append(1)
+            shape[dim] = 1
             squeeze.append(dim)
         dim += 1
     cur: Any = x
-    shape = list(x.shape)
     stages = []
     if axes:
-        for a_, s, e, st in zip(axes, starts, ends, steps):
-            shape[a_] = len(range(s, e if e != -END else -size - 1, st))
         stages.append(("slice", {"axes": axes, "starts": starts, "ends": ends, "steps": steps},
                        tuple(shape)))  # fmt: skip
     if squeeze:
@@ -488,6 +585,15 @@ def _getitem(tr: Tracer, ins: tuple, attrs: dict, out: Tensor) -> None:
     for n, (op, op_attrs, shp) in enumerate(stages):
         spec = out if n == len(stages) - 1 else (x.dtype.name, shp)
         (cur,) = tr.emit(op, [cur], [spec], **op_attrs)
+
+
+def _raw_slice(k: slice) -> tuple[int, int, int]:
+    """A slice as (start, stop, step) with Python's meaning kept: negative bounds count from
+    the end at run time, None becomes 0/-1 and +-END (the registry's "to the end")."""
+    step = 1 if k.step is None else operator.index(k.step)
+    start = (0 if step > 0 else -1) if k.start is None else operator.index(k.start)
+    stop = (END if step > 0 else -END) if k.stop is None else operator.index(k.stop)
+    return max(-END, min(start, END)), max(-END, min(stop, END)), step
 
 
 def _copy(tr: Tracer, ins: tuple, attrs: dict, out: Tensor) -> None:
