@@ -42,6 +42,13 @@ def info() -> int:
         print(f"  {name:<8} available")
     for name, reason in unavailable.items():
         print(f"  {name:<8} unavailable: {reason}")
+    from .edge.executors import EXECUTORS, numpy_missing
+
+    print("edge executors (wisp.edge.load):")
+    for name in EXECUTORS:
+        why = numpy_missing() if name == "numpy" else None
+        print(f"  {name:<8} " + (f"unavailable: {why}" if why else "available"))
+    print("WebGPU adapters: none (the webgpu backend is not built yet)")
     return 0
 
 

@@ -20,6 +20,8 @@ def test_info_lists_versions_and_backends(capsys: pytest.CaptureFixture[str]) ->
     assert "cpu      available" in out
     for name, reason in backends.why_unavailable().items():
         assert f"{name}" in out and reason in out
+    assert "edge executors" in out and "numpy    available" in out
+    assert "python   available" in out
 
 
 @pytest.mark.parametrize("argv", [["frobnicate"], []])
