@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +48,19 @@ import wisp
 import wisp.edge
 import wisp.export
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops import (  # noqa: E402
+    NOISY,
+    environment,
+    fmt_time,
+    load_avg,
+    measure_steps,
+    medians,
+    set_threads,
+    time_calls,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-NOISY = 1.3
-Step = Callable[[], Any]
 
 
 def example(name: str) -> Any:
@@ -135,61 +144,6 @@ def inputs(name: str, batch: int, vocab: int) -> np.ndarray:
     return rng.integers(0, vocab, (batch, 64)).astype(np.int64)
 
 
-# ------------------------------------------------------------------------- timing
-
-
-def time_calls(step: Step, iters: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        step()
-    return (time.perf_counter() - t0) / iters
-
-
-def measure(
-    steps: dict[str, Step], rounds: int, target_s: float, pause_s: float
-) -> dict[str, tuple[float, float]]:
-    """(median seconds per call, slowest/fastest round) per framework, rounds interleaved."""
-    iters = {}
-    for name, step in steps.items():
-        time_calls(step, 2)  # warm-up: caches, buffer pools, first-call paths
-        once = time_calls(step, 1)
-        iters[name] = max(1, min(5_000, int(target_s / max(once, 1e-7))))
-        time.sleep(pause_s)
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    order = list(steps)
-    for r in range(rounds):
-        for name in order if r % 2 == 0 else order[::-1]:
-            time.sleep(pause_s)
-            samples[name].append(time_calls(steps[name], iters[name]))
-    return {n: (statistics.median(s), max(s) / min(s)) for n, s in samples.items()}
-
-
-def fmt_time(s: float) -> str:
-    if s < 1e-3:
-        return f"{s * 1e6:8.1f} us"
-    if s < 1.0:
-        return f"{s * 1e3:8.2f} ms"
-    return f"{s:8.2f} s "
-
-
-def load_avg() -> float:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-
-
-def environment() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-
-        blas = ", ".join(f"{i['internal_api']} {i['num_threads']} threads"
-                         for i in threadpool_info())  # fmt: skip
-    except ImportError:
-        blas = "threadpoolctl not installed"
-    return (
-        f"wisp {wisp.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"numpy {np.__version__}; {os.cpu_count()} CPUs; BLAS: {blas}; load avg {load_avg():.2f}"
-    )
-
-
 def cold_load(path: Path) -> tuple[float, float]:
     """(seconds to import the numpy kernels, seconds for the first load of `path`) in a fresh
     interpreter; Python, NumPy and the reader are imported before the clock."""
@@ -218,13 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     target_s, pause_s = (0.01, 0.01) if args.quick else (0.2, 0.3)
     py_reps = 1 if args.quick else 3
     if args.threads:
-        torch.set_num_threads(args.threads)
-        try:
-            from threadpoolctl import threadpool_limits
-
-            threadpool_limits(args.threads)
-        except ImportError:
-            print("threadpoolctl is not installed: NumPy's BLAS threads left as they are")
+        set_threads(args.threads)
     print(environment())
     if load_avg() > 0.5:
         print("WARNING: the machine is busy (load avg > 0.5): expect noisy timings")
@@ -298,9 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             steps = {"edge": lambda e=edge, a=x: e.run(a), "eager": run_eager, "torch": run_torch}
             ref = run_torch().numpy()
             diff = float(np.abs(steps["edge"]() - ref).max())
-            m = measure(steps, rounds, target_s, pause_s)
-            t = {k: v[0] for k, v in m.items()}
-            noisy = "*" if max(spread for _, spread in m.values()) > NOISY else " "
+            m = measure_steps(steps, rounds, target_s, pause_s, max_iters=5_000)
+            t, noisy = medians(m)
             print(
                 f"{name:<17} {batch:>5} {fmt_time(t['edge'])}  {fmt_time(t['eager'])}  "
                 f"{fmt_time(t['torch'])}  {t['edge'] / t['torch']:9.2f}x "

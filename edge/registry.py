@@ -577,9 +577,21 @@ def _spatial(op: str, a: Mapping, nd: int) -> tuple:
         st = st or k
     st = st * (nd if len(st) == 1 else 1)
     dil = dil * (nd if len(dil) == 1 else 1)
-    if len(st) != nd or len(dil) != nd:
-        raise ValueError(f"op '{op}': stride/dilation need {nd} values")
-    return k, st, _pairs(a["padding"] * (nd if len(a["padding"]) == 1 else 1), nd, op), dil
+    if len(st) != nd or len(dil) != nd or (k is not None and len(k) != nd):
+        raise ValueError(f"op '{op}': kernel_size/stride/dilation need {nd} values")
+    pads = _pairs(a["padding"] * (nd if len(a["padding"]) == 1 else 1), nd, op)
+    # NOTE: bounds a file cannot get around: a hostile kernel of 2**40 would make an
+    # executor loop over it (the kernels iterate window offsets)
+    if (
+        any(v < 1 for v in st + dil)
+        or any(lo < 0 or hi < 0 for lo, hi in pads)
+        or (k is not None and (any(v < 1 for v in k) or math.prod(k) > 2**20))
+    ):
+        raise ValueError(
+            f"op '{op}': kernel_size {k}, stride {st}, dilation {dil} must be >= 1 (kernel "
+            f"at most 2**20 cells) and padding {a['padding']} >= 0"
+        )
+    return k, st, pads, dil
 
 
 def _conv_rule(nd: int, transposed: bool = False) -> Rule:
@@ -633,6 +645,8 @@ def _pool_rule(nd: int) -> Rule:
         sp = tuple(
             pool_out(x[-nd + i], k[i], st[i], *pads[i], dil[i], a["ceil_mode"]) for i in range(nd)
         )
+        if any(isinstance(d, int) and d < 1 for d in sp):
+            raise ValueError(f"op 'pool{nd}d': input {x} is too small for kernel {k}")
         return [x[:-nd] + sp], [t[0]]
 
     return rule

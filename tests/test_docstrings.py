@@ -6,6 +6,14 @@ import importlib
 import pytest
 
 MODULES = [
+    "wisp.optim",
+    "wisp.optim.optimizer",
+    "wisp.optim.sgd",
+    "wisp.optim.adam",
+    "wisp.optim.rmsprop",
+    "wisp.optim.adagrad",
+    "wisp.optim.lamb",
+    "wisp.optim.lr_scheduler",
     "wisp",
     "wisp._tensor",
     "wisp.autograd",
