@@ -204,11 +204,19 @@ def measure(
 ) -> dict[str, tuple[float, float]]:
     """(median seconds per call, max/min over rounds) for each framework, rounds interleaved."""
     steps = {name: case.build(fw) for name, fw in FRAMEWORKS.items()}
+    return measure_steps(steps, rounds, target_s, pause_s)
+
+
+def measure_steps(
+    steps: dict[str, Step], rounds: int, target_s: float, pause_s: float, max_iters: int = 10_000
+) -> dict[str, tuple[float, float]]:
+    """(median seconds per call, max/min over rounds) for each named step, rounds interleaved
+    (alternating which goes first), a pause before each; ~`target_s` of calls per round."""
     iters = {}
     for name, step in steps.items():
         time_calls(step, 2)  # warm-up: caches, allocator, first-call paths
         once = time_calls(step, 1)
-        iters[name] = max(1, min(10_000, int(target_s / max(once, 1e-7))))
+        iters[name] = max(1, min(max_iters, int(target_s / max(once, 1e-7))))
         time.sleep(pause_s)
     samples: dict[str, list[float]] = {name: [] for name in steps}
     order = list(steps)
@@ -219,14 +227,27 @@ def measure(
     return {name: (statistics.median(s), max(s) / min(s)) for name, s in samples.items()}
 
 
+def medians(m: dict[str, tuple[float, float]]) -> tuple[dict[str, float], str]:
+    """The median seconds per call of each framework in a `measure` result, and "*" when a
+    framework's rounds disagree by more than NOISY (else " ")."""
+    noisy = "*" if max(spread for _, spread in m.values()) > NOISY else " "
+    return {name: median for name, (median, _) in m.items()}, noisy
+
+
 def fmt_time(s: float) -> str:
     if s < 1e-3:
         return f"{s * 1e6:8.1f} us"
-    return f"{s * 1e3:8.2f} ms"
+    if s < 1.0:
+        return f"{s * 1e3:8.2f} ms"
+    return f"{s:8.2f} s "
+
+
+def load_avg() -> float:
+    """The 1-minute load average (NaN where the OS has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def environment() -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     blas = ""
     try:
         from threadpoolctl import threadpool_info
@@ -238,7 +259,7 @@ def environment() -> str:
         blas = "threadpoolctl not installed"
     return (
         f"wisp {wisp.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"numpy {np.__version__}; {os.cpu_count()} CPUs; BLAS: {blas}; load avg {load:.2f}"
+        f"numpy {np.__version__}; {os.cpu_count()} CPUs; BLAS: {blas}; load avg {load_avg():.2f}"
     )
 
 
@@ -268,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         set_threads(args.threads)
     print(environment())
-    if hasattr(os, "getloadavg") and os.getloadavg()[0] > 0.5:
+    if load_avg() > 0.5:
         print(
             "WARNING: the machine is busy (load avg > 0.5): expect noisy timings, torch's "
             "OpenMP threads suffer most when a core is taken"
@@ -287,10 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     for case in all_cases():
         if args.only and args.only not in case.op:
             continue
-        m = measure(case, rounds, target_s, pause_s)
-        t = {name: median for name, (median, _) in m.items()}
+        t, noisy = medians(measure(case, rounds, target_s, pause_s))
         ratio = t["wisp"] / t["torch"]
-        noisy = "*" if max(spread for _, spread in m.values()) > NOISY else " "
         rate = ""
         if case.work:
             scale = 1e9 if case.unit == "GFLOP/s" else 1e6
@@ -309,8 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"geometric mean ratio, {size} cases: {geo:.2f}x over {len(rs)} cases")
     print(f"* = noisy: a framework's rounds differ by more than {NOISY:.1f}x (slowest/fastest)")
     elapsed = time.perf_counter() - start
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"took {elapsed:.1f} s; load avg now {load:.2f}")
+    print(f"took {elapsed:.1f} s; load avg now {load_avg():.2f}")
     return 0
 
 

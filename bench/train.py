@@ -30,7 +30,16 @@ import torch
 import wisp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops import NOISY, Case, environment, fmt_time, measure, set_threads  # noqa: E402
+from ops import (  # noqa: E402
+    NOISY,
+    Case,
+    environment,
+    fmt_time,
+    load_avg,
+    measure,
+    medians,
+    set_threads,
+)
 
 TARGETS = {"mlp": 1.0, "lenet5": 1.3, "transformer": 1.5}
 
@@ -167,17 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases():
         if args.only and args.only not in case.op:
             continue
-        m = measure(case, rounds, target_s, pause_s)
-        t = {name: median for name, (median, _) in m.items()}
+        t, noisy = medians(measure(case, rounds, target_s, pause_s))
         ratio = t["wisp"] / t["torch"]
-        noisy = "*" if max(spread for _, spread in m.values()) > NOISY else " "
         verdict = "ok" if ratio <= TARGETS[case.op] else "MISS"
         print(f"{case.op:<12} {fmt_time(t['wisp'])} {fmt_time(t['torch'])} {ratio:6.2f}x{noisy} "
               f"{TARGETS[case.op]:6.1f}x  {1 / t['wisp']:7.1f}, {1 / t['torch']:7.1f}  {verdict}",
               flush=True)  # fmt: skip
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\n* = noisy rounds (> {NOISY:.1f}x spread); took {time.perf_counter() - start:.1f} s; "
-          f"load avg now {load:.2f}")  # fmt: skip
+          f"load avg now {load_avg():.2f}")  # fmt: skip
     return 0
 
 

@@ -144,15 +144,8 @@ class _ConvNd(Module):
         )
 
 
-class Conv1d(_ConvNd):
-    """1-D convolution over (N, C, L).
-
-    >>> import wisp
-    >>> wisp.nn.Conv1d(16, 33, 3, stride=2)(wisp.randn(20, 16, 50)).shape
-    (20, 33, 24)
-    """
-
-    _nd = 1
+class _Conv(_ConvNd):
+    """Conv1d/2d/3d: torch's constructor, which has no output_padding."""
 
     def __init__(
         self,
@@ -173,11 +166,22 @@ class Conv1d(_ConvNd):
             bias, padding_mode, device, dtype,
         )  # fmt: skip
 
+
+class Conv1d(_Conv):
+    """1-D convolution over (N, C, L).
+
+    >>> import wisp
+    >>> wisp.nn.Conv1d(16, 33, 3, stride=2)(wisp.randn(20, 16, 50)).shape
+    (20, 33, 24)
+    """
+
+    _nd = 1
+
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return self._conv_forward(input, F.conv1d)
 
 
-class Conv2d(_ConvNd):
+class Conv2d(_Conv):
     """2-D convolution over (N, C, H, W); padding may be an int, a pair, "same" or "valid".
 
     >>> import wisp
@@ -188,30 +192,11 @@ class Conv2d(_ConvNd):
 
     _nd = 2
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, 0, groups,
-            bias, padding_mode, device, dtype,
-        )  # fmt: skip
-
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return self._conv_forward(input, F.conv2d)
 
 
-class Conv3d(_ConvNd):
+class Conv3d(_Conv):
     """3-D convolution over (N, C, D, H, W).
 
     >>> import wisp
@@ -220,25 +205,6 @@ class Conv3d(_ConvNd):
     """
 
     _nd = 3
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, 0, groups,
-            bias, padding_mode, device, dtype,
-        )  # fmt: skip
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return self._conv_forward(input, F.conv3d)

@@ -67,6 +67,20 @@ class _WeightedLoss(_Loss):
         self.register_buffer("weight", weight)
 
 
+class _MarginLoss(_Loss):
+    """torch's constructor of the pair losses with a `margin` (default 0)."""
+
+    def __init__(
+        self,
+        margin: float = 0.0,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+
 class MSELoss(_Loss):
     """Mean squared error: (input - target)^2, reduced.
 
@@ -332,7 +346,7 @@ class TripletMarginLoss(_Loss):
         )
 
 
-class CosineEmbeddingLoss(_Loss):
+class CosineEmbeddingLoss(_MarginLoss):
     """1 - cos(x1, x2) for target 1, max(cos(x1, x2) - margin, 0) for target -1.
 
     >>> import wisp
@@ -340,16 +354,6 @@ class CosineEmbeddingLoss(_Loss):
     >>> wisp.nn.CosineEmbeddingLoss()(x, x, wisp.tensor([1])).item()
     0.0
     """
-
-    def __init__(
-        self,
-        margin: float = 0.0,
-        size_average: bool | None = None,
-        reduce: bool | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin = margin
 
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
         return F.cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
@@ -380,7 +384,7 @@ class ContrastiveLoss(_Loss):
         return f"margin={self.margin}, reduction={self.reduction!r}"
 
 
-class MarginRankingLoss(_Loss):
+class MarginRankingLoss(_MarginLoss):
     """max(-target * (x1 - x2) + margin, 0): target 1 means x1 should rank above x2.
 
     >>> import wisp
@@ -388,16 +392,6 @@ class MarginRankingLoss(_Loss):
     >>> loss(wisp.tensor([2.0]), wisp.tensor([1.0]), wisp.tensor([1.0])).item()
     0.0
     """
-
-    def __init__(
-        self,
-        margin: float = 0.0,
-        size_average: bool | None = None,
-        reduce: bool | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin = margin
 
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
         return F.margin_ranking_loss(input1, input2, target, self.margin, self.reduction)

@@ -15,8 +15,8 @@ from .module import Module, Parameter
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
 
 
-def _affine_params(m: Module, n: int, affine: bool, bias: bool, device: Any, dtype: Any) -> None:
-    """weight (and bias unless bias=False) of n values, or None placeholders (torch's rule)."""
+def _affine_params(m: Module, n: Any, affine: bool, bias: bool, device: Any, dtype: Any) -> None:
+    """weight (and bias unless bias=False) of shape n, or None placeholders (torch's rule)."""
     if affine:
         m.weight = Parameter(empty(n, device=device, dtype=dtype))
         if bias:
@@ -219,15 +219,7 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(empty(self.normalized_shape, device=device, dtype=dtype))
-            if bias:
-                self.bias = Parameter(empty(self.normalized_shape, device=device, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -800,12 +800,7 @@ class RNNCellBase(Module):
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Every weight and bias ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch."""
-        stdv = 1.0 / math.sqrt(self.hidden_size)
-        with no_grad():
-            for w in self.parameters():
-                w.uniform_(-stdv, stdv)
+    reset_parameters = RNNBase.reset_parameters  # the same U(-1/sqrt(H), 1/sqrt(H)) rule
 
     def _batch(self, input: Tensor, hx: Tensor | None) -> tuple[Tensor, bool]:  # noqa: A002
         name = type(self).__name__

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _Flat
+from .optimizer import Optimizer, ParamsT, _check_non_negative, _Flat
 
 
 class Adagrad(Optimizer):
@@ -32,15 +32,13 @@ class Adagrad(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        for name, value in (
+        _check_non_negative(
             ("learning rate", lr),
             ("lr_decay value", lr_decay),
             ("weight_decay value", weight_decay),
             ("initial_accumulator_value value", initial_accumulator_value),
             ("epsilon value", eps),
-        ):
-            if not 0.0 <= value:
-                raise ValueError(f"Invalid {name}: {value}")
+        )
         defaults = {
             "lr": lr,
             "lr_decay": lr_decay,

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import Optimizer, ParamsT, _Flat
+from .optimizer import Optimizer, ParamsT, _check_non_negative, _Flat
 
 
-def _check(lr: float, betas: tuple[float, float], eps: float, weight_decay: float) -> None:
-    if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+def _check_adam_args(
+    lr: float, betas: tuple[float, float], eps: float, weight_decay: float
+) -> None:
+    """torch's checks, in its order (also LAMB's): lr, eps, each beta in [0, 1), decay."""
+    _check_non_negative(("learning rate", lr), ("epsilon value", eps))
     for i, beta in enumerate(betas):
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    _check_non_negative(("weight_decay value", weight_decay))
 
 
 class Adam(Optimizer):
@@ -44,7 +43,7 @@ class Adam(Optimizer):
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        _check(lr, betas, eps, weight_decay)
+        _check_adam_args(lr, betas, eps, weight_decay)
         defaults = {
             "lr": lr,
             "betas": tuple(betas),

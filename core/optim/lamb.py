@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .adam import _check_adam_args
 from .optimizer import Optimizer, ParamsT, _Flat
 
 
@@ -37,15 +38,7 @@ class LAMB(Optimizer):
         always_adapt: bool = False,
         maximize: bool = False,
     ) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_adam_args(lr, betas, eps, weight_decay)
         defaults = {
             "lr": lr,
             "betas": tuple(betas),

@@ -28,6 +28,14 @@ from ..autograd import enable_grad
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 
+def _check_non_negative(*named: tuple[str, float]) -> None:
+    """torch's constructor checks: `Invalid <name>: <value>` for the first value that is
+    negative (or NaN), in the order given."""
+    for name, value in named:
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {name}: {value}")
+
+
 class _Flat:
     """The parameters of one group on one (device, dtype), as views into one buffer, with a
     flat buffer per state name, a flat gradient buffer and a scratch buffer."""

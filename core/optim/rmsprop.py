@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import Optimizer, ParamsT, _Flat
+from .optimizer import Optimizer, ParamsT, _check_non_negative, _Flat
 
 
 class RMSprop(Optimizer):
@@ -32,15 +32,13 @@ class RMSprop(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        for name, value in (
+        _check_non_negative(
             ("learning rate", lr),
             ("epsilon value", eps),
             ("momentum value", momentum),
             ("weight_decay value", weight_decay),
             ("alpha value", alpha),
-        ):
-            if not 0.0 <= value:
-                raise ValueError(f"Invalid {name}: {value}")
+        )
         defaults = {
             "lr": lr,
             "alpha": alpha,

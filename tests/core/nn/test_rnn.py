@@ -68,6 +68,13 @@ def _compare(tm, wm, t_inputs, call, rtol=RTOL, atol=ATOL):
         )
 
 
+def _call_with_state(m, x, *state):
+    """`m(x)`, or `m(x, h0)`, or an LSTM's `m(x, (h0, c0))`."""
+    if not state:
+        return m(x)
+    return m(x, tuple(state) if len(state) == 2 else state[0])
+
+
 KINDS = ["RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
 
 
@@ -88,13 +95,7 @@ def test_sequence_matches_torch(kind, num_layers, bidirectional, batch_first, wi
         inputs.append(torch.randn(num_layers * dirs, B, H, requires_grad=True))
         if kind == "LSTM":
             inputs.append(torch.randn(num_layers * dirs, B, H, requires_grad=True))
-
-    def call(m, x, *state):
-        if not state:
-            return m(x)
-        return m(x, tuple(state) if len(state) == 2 else state[0])
-
-    _compare(tm, wm, inputs, call)
+    _compare(tm, wm, inputs, _call_with_state)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -106,13 +107,7 @@ def test_unbatched_input(kind, with_state):
     if with_state:
         inputs += [torch.randn(4, H, requires_grad=True)] * (2 if kind == "LSTM" else 1)
         inputs = [inputs[0]] + [s.detach().clone().requires_grad_() for s in inputs[1:]]
-
-    def call(m, x, *state):
-        if not state:
-            return m(x)
-        return m(x, tuple(state) if len(state) == 2 else state[0])
-
-    _compare(tm, wm, inputs, call)
+    _compare(tm, wm, inputs, _call_with_state)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -176,13 +171,7 @@ def test_cells(cls, batched, with_state, bias):
         inputs += [
             torch.randn(*lead, H, requires_grad=True) for _ in range(1 + (name == "LSTMCell"))
         ]
-
-    def call(m, x, *s):
-        if not s:
-            return m(x)
-        return m(x, tuple(s) if len(s) == 2 else s[0])
-
-    _compare(tm, wm, inputs, call)
+    _compare(tm, wm, inputs, _call_with_state)
 
 
 # ----------------------------------------------------------------- API and behaviour
