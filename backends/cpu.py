@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .array_backend import ArrayBackend
+from .host_memory import tune_malloc
 
 
 class CPUBackend(ArrayBackend):
@@ -12,3 +13,4 @@ class CPUBackend(ArrayBackend):
 
     def __init__(self) -> None:
         super().__init__(np, "cpu")
+        tune_malloc()  # big per-step temporaries: reuse pages instead of faulting them in

@@ -25,7 +25,7 @@ MOVEMENT = (
 COMPUTE = (
     "matmul swap_last einsum softmax softmax_backward log_softmax log_softmax_backward "
     "layer_norm layer_norm_backward conv conv_weight_grad conv_input_grad max_pool "
-    "max_pool_backward avg_pool avg_pool_backward"
+    "max_pool_backward avg_pool avg_pool_backward attention attention_backward"
 ).split()
 # In-place updates over flat buffers for wisp.optim (backends/optim_kernels.py).
 OPTIM = "flat_gather sgd_step adam_step rmsprop_step adagrad_step lamb_step".split()

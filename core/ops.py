@@ -688,19 +688,36 @@ class MatMul(Function):
 
 
 class Linear(Function):
-    """x @ w.T + b in one node: the MLP's hot path pays one dispatch instead of three."""
+    """x @ w.T + b in one node: the MLP's hot path pays one dispatch instead of three.
+
+    NOTE: inputs with more than two axes are flattened to (rows, in) first: one GEMM instead
+    of NumPy's loop of small ones over the leading axes (1.6x faster for (32, 64, 128) at
+    width 512, more for a transposed batch_first view, which the reshape copies once).
+    """
 
     def forward(self, x, w, *b):
         be = self.be
-        self.x, self.w, self.hasb = x, w, bool(b)
+        self.hasb = bool(b)
+        self.xshape = x.shape
+        if x.ndim > 2 and w.ndim == 2:
+            x = be.reshape(x, (math.prod(x.shape[:-1]), x.shape[-1]))
+        self.x, self.w = x, w
         out = be.matmul(x, be.swap_last(w))
-        return be.iadd(out, b[0]) if b else out
+        if b:
+            out = be.iadd(out, b[0])
+        if len(self.xshape) > 2 and w.ndim == 2:
+            out = be.reshape(out, self.xshape[:-1] + (w.shape[0],))
+        return out
 
     def backward(self, g):
         be, x, w = self.be, self.x, self.w
-        gx = be.matmul(g, w) if self.needs[0] else None
-        g2 = be.reshape(g, (-1, g.shape[-1])) if g.ndim != 2 else g
-        gw = gb = None
+        g2 = be.reshape(g, (math.prod(g.shape[:-1]), g.shape[-1])) if g.ndim != 2 else g
+        gx = gw = gb = None
+        if self.needs[0]:
+            if len(self.xshape) > 2 and w.ndim == 2:
+                gx = be.reshape(be.matmul(g2, w), self.xshape)
+            else:
+                gx = be.matmul(g, w)
         if self.needs[1]:
             x2 = be.reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
             gw = be.matmul(be.swap_last(g2), x2)
@@ -845,6 +862,22 @@ class LogSoftmax(Function):
 
     def backward(self, g):
         return self.be.log_softmax_backward(self.out, g, self.axis)
+
+
+class Attention(Function):
+    """softmax((q * scale) k^T + mask) v as one node (scaled_dot_product_attention).
+
+    `mask` (a bool or additive buffer, no gradient) and `causal` are attributes; rows with
+    every key masked give zeros. Tested against the composition and torch's sdpa.
+    """
+
+    def forward(self, q, k, v, mask, scale, causal):
+        self.q, self.k, self.v, self.scale = q, k, v, scale
+        out, self.p = self.be.attention(q, k, v, mask, scale, causal)
+        return out
+
+    def backward(self, g):
+        return self.be.attention_backward(g, self.q, self.k, self.v, self.p, self.scale, self.needs)
 
 
 class LayerNorm(Function):

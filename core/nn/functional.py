@@ -682,6 +682,24 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     return out.reshape(*input.shape, weight.shape[1])
 
 
+def _fused_attention_ok(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> bool:
+    """The fused node covers same-batch q/k/v of one float dtype and a constant mask that
+    broadcasts to the scores; anything else takes the composed path."""
+    lead = q.shape[:-2]
+    if q.ndim < 2 or k.shape[:-2] != lead or v.shape[:-2] != lead or not q.dtype.is_floating_point:
+        return False
+    if k.dtype is not q.dtype or v.dtype is not q.dtype:
+        return False
+    if mask is None:
+        return True
+    if mask.requires_grad or mask.device != q.device or mask.ndim > q.ndim:
+        return False
+    if mask.dtype is not D.bool_ and mask.dtype is not q.dtype:
+        return False
+    scores = lead + (q.shape[-2], k.shape[-2])
+    return all(m in (1, s) for m, s in zip(mask.shape[::-1], scores[::-1]))
+
+
 @traceable("scaled_dot_product_attention")
 def scaled_dot_product_attention(
     query: Tensor,
@@ -702,14 +720,18 @@ def scaled_dot_product_attention(
             f"key and value must have the same sequence length: {key.shape} vs {value.shape}"
         )
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if is_causal and attn_mask is not None:
+        raise RuntimeError(
+            "_scaled_dot_product_attention: Explicit attn_mask should not be "
+            "set when is_causal=True"
+        )
+    if dropout_p == 0.0 and _fused_attention_ok(query, key, value, attn_mask):
+        # one node: the composition below records ~10 ops and six score-sized temporaries
+        mask = None if attn_mask is None else attn_mask._data
+        return ops.Attention.apply(query, key, value, mask=mask, scale=scale, causal=is_causal)
     scores = (query * scale) @ key.transpose(-2, -1)
     lq, lk = query.shape[-2], key.shape[-2]
     if is_causal:
-        if attn_mask is not None:
-            raise RuntimeError(
-                "_scaled_dot_product_attention: Explicit attn_mask should not be "
-                "set when is_causal=True"
-            )
         attn_mask = ones(lq, lk, dtype=D.bool_, device=query.device).tril()
     dead = None
     if attn_mask is not None:
