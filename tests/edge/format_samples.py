@@ -160,7 +160,7 @@ def _with_defaults(op: str, attrs: dict) -> dict:
 
     out = _norm(attrs)
     spec = OPS.get(op)
-    for key, (_, default) in (spec.attrs.items() if spec else ()):
+    for key, (_, default) in spec.attrs.items() if spec else ():
         if key not in out and default is not REQUIRED:
             out[key] = list(default) if isinstance(default, list) else default
     return out
