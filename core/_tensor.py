@@ -17,6 +17,7 @@ from typing import Any
 from . import autograd as _autograd
 from . import dtypes as D
 from . import ops
+from . import tracing as _tracing
 from .autograd import is_grad_enabled, run_backward
 from .devices import device as Device
 from .devices import get_backend
@@ -352,7 +353,8 @@ class Tensor:
             return self
         if self.requires_grad and is_grad_enabled() and dt.is_floating_point:
             return ops.Cast.apply(self, dtype=dt.name)
-        return self._new(self._backend.cast(self._data, dt.name))
+        return _traced(self._new(self._backend.cast(self._data, dt.name)), "cast", self,
+                       dtype=dt.name)  # fmt: skip
 
     def float(self) -> Tensor:
         return self.type(D.float32)
@@ -525,8 +527,8 @@ class Tensor:
 
     def __invert__(self) -> Tensor:
         if self.dtype is D.bool_:
-            return self._new(self._backend.logical_not(self._data))
-        return self._new(self._backend.bitwise_not(self._data))
+            return _traced(self._new(self._backend.logical_not(self._data)), "logical_not", self)
+        return _traced(self._new(self._backend.bitwise_not(self._data)), "bitwise_not", self)
 
     def _logical(self, other: Any, name: str) -> Tensor:
         a, b = _operands(self, other)
@@ -535,9 +537,9 @@ class Tensor:
             or other is False
             or (isinstance(other, Tensor) and other.dtype is D.bool_)
         )
-        if a.dtype is D.bool_ and other_bool:
-            return a._new(getattr(a._backend, "logical_" + name)(a._data, b))
-        return a._new(getattr(a._backend, "bitwise_" + name)(a._data, b))
+        kind = "logical_" if a.dtype is D.bool_ and other_bool else "bitwise_"
+        out = a._new(getattr(a._backend, kind + name)(a._data, b))
+        return _traced(out, kind + name, a, other)
 
     def __and__(self, other: Any) -> Tensor:
         return self._logical(other, "and")
@@ -557,7 +559,7 @@ class Tensor:
             a, other = _promote(self, other, False)
         a, b = _operands(a, other)
         try:
-            return a._new(getattr(a._backend, name)(a._data, b))
+            return _traced(a._new(getattr(a._backend, name)(a._data, b)), name, a, other)
         except ValueError:
             _broadcast_shapes(a.shape, tuple(getattr(b, "shape", ())))
             raise
@@ -591,13 +593,13 @@ class Tensor:
         return self.bool()._logical(other.bool() if isinstance(other, Tensor) else other, "or")
 
     def logical_not(self) -> Tensor:
-        return self._new(self._backend.logical_not(self._data))
+        return _traced(self._new(self._backend.logical_not(self._data)), "logical_not", self)
 
     def isnan(self) -> Tensor:
-        return self._new(self._backend.isnan(self._data))
+        return _traced(self._new(self._backend.isnan(self._data)), "isnan", self)
 
     def isinf(self) -> Tensor:
-        return self._new(self._backend.isinf(self._data))
+        return _traced(self._new(self._backend.isinf(self._data)), "isinf", self)
 
     def isfinite(self) -> Tensor:
         return ~(self.isnan() | self.isinf())
@@ -866,9 +868,10 @@ class Tensor:
             out = getattr(be, op)(be.reshape(self._data, (-1,)), 0, False)
             if keepdim:
                 out = be.reshape(out, (1,) * self.ndim)
-        else:
-            out = getattr(be, op)(self._data, _axis(dim, self.ndim) if self.ndim else None, keepdim)
-        return self._new(be.cast(out, "int64"))
+            return _traced(self._new(be.cast(out, "int64")), op + " over all dims", self)
+        axis = _axis(dim, self.ndim) if self.ndim else None
+        out = getattr(be, op)(self._data, axis, keepdim)
+        return _traced(self._new(be.cast(out, "int64")), op, self, axis=axis, keepdim=keepdim)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return self._arg(dim, keepdim, "argmax")
@@ -1102,7 +1105,8 @@ class Tensor:
         try:
             if self.requires_grad and is_grad_enabled():
                 return ops.GetItem.apply(self, key=k, basic=basic)
-            return self._new(self._backend.getitem(self._data, k))
+            out = self._new(self._backend.getitem(self._data, k))
+            return _traced(out, "GetItem", self, key=k, basic=basic)
         except IndexError as exc:
             raise IndexError(f"{exc} (tensor of shape {self.shape})") from None
 
@@ -1380,6 +1384,14 @@ def _promote_scalar(a: Tensor, c: Scalar, true_div: bool) -> Tensor:
     return a
 
 
+def _traced(out: Tensor, op: str, /, *inputs: Any, **attrs: Any) -> Tensor:
+    """Tell an active exporter about an op computed outside `Function.apply` (comparisons,
+    integer and bool ops, no-grad shortcuts); ops with a gradient report through apply."""
+    if _tracing.active is not None:
+        _tracing.active.record(op, inputs, out, attrs)
+    return out
+
+
 def _operands(a: Tensor, other: Any) -> tuple[Tensor, Any]:
     if isinstance(other, Tensor):
         if other._backend is not a._backend:
@@ -1491,7 +1503,7 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
     _broadcast_shapes(_broadcast_shapes(condition.shape, a.shape), b.shape)
     if a.dtype.is_floating_point:
         return ops.Where.apply(a, b, cond=cond)
-    return a._new(a._backend.where(cond, a._data, b._data))
+    return _traced(a._new(a._backend.where(cond, a._data, b._data)), "where", condition, a, b)
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -1525,7 +1537,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     tensors = [t.type(dt) for t in tensors]
     if dt.is_floating_point:
         return ops.Cat.apply(*tensors, axis=axis)
-    return tensors[0]._new(tensors[0]._backend.cat([t._data for t in tensors], axis))
+    out = tensors[0]._new(tensors[0]._backend.cat([t._data for t in tensors], axis))
+    return _traced(out, "Cat", *tensors, axis=axis)
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -1602,7 +1615,8 @@ def gather(t: Tensor, dim: int, index: Tensor) -> Tensor:
     try:
         if t.dtype.is_floating_point:
             return ops.Gather.apply(src, axis=axis, index=idx)
-        return t._new(t._backend.gather(src._data, axis, idx))
+        out = t._new(t._backend.gather(src._data, axis, idx))
+        return _traced(out, "Gather", src, axis=axis, index=idx)
     except IndexError as exc:  # torch raises RuntimeError for an index out of range here
         raise RuntimeError(f"gather(): {exc} (input {t.shape}, index {index.shape})") from None
 
@@ -1635,7 +1649,8 @@ def index_select(t: Tensor, dim: int, index: Tensor) -> Tensor:
     idx = index.reshape(-1)._data
     if t.dtype.is_floating_point:
         return ops.IndexSelect.apply(t, axis=axis, index=idx)
-    return t._new(t._backend.index_select(t._data, axis, idx))
+    out = t._new(t._backend.index_select(t._data, axis, idx))
+    return _traced(out, "IndexSelect", t, axis=axis, index=idx)
 
 
 def _tri(t: Tensor, k: int, op: str) -> Tensor:
@@ -1643,7 +1658,7 @@ def _tri(t: Tensor, k: int, op: str) -> Tensor:
         raise RuntimeError(f"{op}: input tensor must have at least 2 dimensions")
     if t.dtype.is_floating_point:
         return ops.Tri.apply(t, k=k, op=op)
-    return t._new(getattr(t._backend, op)(t._data, k))
+    return _traced(t._new(getattr(t._backend, op)(t._data, k)), "Tri", t, k=k, op=op)
 
 
 def tril(t: Tensor, diagonal: int = 0) -> Tensor:

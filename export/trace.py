@@ -24,6 +24,7 @@ from wisp import ops as _ops
 from wisp._tensor import Tensor
 from wisp.autograd import no_grad
 from wisp.edge.graph import NO_VALUE, Graph
+from wisp.edge.registry import OPS
 from wisp.nn import functional as F
 from wisp.tracing import tracing
 
@@ -163,16 +164,35 @@ class Tracer:
     def apply(self, cls: type, inputs: tuple, attrs: dict) -> Any:
         with tracing(None):
             out = cls.apply(*inputs, **attrs)
-        if not any(self.is_dynamic(t) for t in inputs) and not any(
-            id(v) in self.buffers and self.buffers[id(v)] in self.dynamic_ids
-            for v in attrs.values()
-        ):
+        if not self._uses_traced(inputs, attrs):
             return out
         convert = PRIMITIVES.get(cls.__name__)
         if convert is None:
             raise self.fail(f"op '{cls.__name__}' (no export rule)")
         convert(self, inputs, attrs, out)
         return out
+
+    def _uses_traced(self, inputs: tuple, attrs: dict) -> bool:
+        return any(self.is_dynamic(t) for t in inputs) or any(
+            id(v) in self.buffers and self.buffers[id(v)] in self.dynamic_ids
+            for v in attrs.values()
+        )
+
+    def record(self, op: str, inputs: tuple, out: Tensor, attrs: dict) -> None:
+        """An op the core computed outside Function.apply (a comparison, an integer or bool
+        op, a no-grad shortcut): a PRIMITIVES name, or a registry op whose Python-scalar
+        operands become constants of the first tensor's dtype."""
+        if not self._uses_traced(inputs, attrs):
+            return  # constants only: folded when a recorded op uses the result
+        convert = PRIMITIVES.get(op)
+        if convert is not None:
+            convert(self, inputs, attrs, out)
+            return
+        if op not in OPS:
+            raise self.fail(f"op '{op}' (no export rule)")
+        like = next(t for t in inputs if isinstance(t, Tensor))
+        ins = [t if isinstance(t, Tensor) else self.scalar(t, like.dtype.name) for t in inputs]
+        self.emit(op, ins, [out], **attrs)
 
 
 def _no_function(**kwargs: Any) -> Any:

@@ -511,11 +511,19 @@ def test_char_transformer_mask_is_constant(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ refused exports
 
 
-class _InputDependentConstant(nn.Module):
-    """`x > 0` is computed outside the tracer: the mask would be baked in as a constant."""
+class _MaskedByComparison(nn.Module):
+    """`x > 0` and int ops on an input run outside Function.apply; the core reports them to
+    the tracer (`_tensor._traced`), so they become graph nodes, not constants."""
 
-    def forward(self, x: wisp.Tensor) -> wisp.Tensor:
-        return x.masked_fill(x > 0, 0.0) * 2.0
+    def forward(self, x: wisp.Tensor, tok: wisp.Tensor) -> tuple[wisp.Tensor, wisp.Tensor]:
+        keep = (tok > 2).float()
+        return x.masked_fill(x > 0, 0.0) * 2.0 * keep, tok[:, -1]
+
+
+def test_comparisons_and_int_ops_on_inputs_export(tmp_path: Path) -> None:
+    _, graph = export(_MaskedByComparison(), [rand(3, 4), ints(9, 3, 4)], tmp_path)
+    assert {"gt", "where", "cast"} <= {n.op for n in graph.nodes}
+    roundtrip(_MaskedByComparison(), [rand(3, 4), ints(9, 3, 4)], tmp_path)
 
 
 class _ItemConstant(nn.Module):
@@ -529,7 +537,7 @@ class _BatchSizedZeros(nn.Module):
 
 
 @pytest.mark.parametrize("dynamic", [True, False])
-@pytest.mark.parametrize("cls", [_InputDependentConstant, _ItemConstant])
+@pytest.mark.parametrize("cls", [_ItemConstant])
 def test_input_dependent_constants_are_refused(cls: type, dynamic: bool, tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="depends on the input"):
         export(cls(), [rand(3, 4)], tmp_path, dynamic_batch=dynamic)
