@@ -45,11 +45,16 @@ class Quantization:
 
 @dataclass
 class Value:
-    """A tensor slot: name, dtype (a DTYPE_SIZES key) and shape (ints or symbolic names)."""
+    """A tensor slot: name, dtype (a DTYPE_SIZES key) and shape (ints or symbolic names).
+
+    A file may leave out the name and shape of an intermediate (neither a graph input or
+    output nor a constant): it reads back with name "" and shape None, and the loader fills
+    the shape in from the registry's shape rule (edge/validate.py).
+    """
 
     name: str
     dtype: str
-    shape: tuple[Dim, ...]
+    shape: tuple[Dim, ...] | None
     data: Any = None  # constants only: bytes / memoryview of little-endian elements
     quantization: Quantization | None = None
 

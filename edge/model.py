@@ -70,9 +70,13 @@ class Model:
         self.graph = graph
         self.executor: str = executor
         self._impl = EXECUTORS[executor](graph)
-        info = [TensorInfo(v.name, v.dtype, tuple(v.shape)) for v in graph.values]
-        self.inputs: list[TensorInfo] = [info[i] for i in graph.inputs]
-        self.outputs: list[TensorInfo] = [info[i] for i in graph.outputs]
+
+        def info(i: int) -> TensorInfo:
+            v = graph.values[i]
+            return TensorInfo(v.name, v.dtype, tuple(v.shape))
+
+        self.inputs: list[TensorInfo] = [info(i) for i in graph.inputs]
+        self.outputs: list[TensorInfo] = [info(i) for i in graph.outputs]
         self.metadata: dict[str, Any] = dict(graph.metadata)
 
     def __repr__(self) -> str:

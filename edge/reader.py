@@ -408,6 +408,8 @@ def _unique_names(ids: list[int], values: list[Value], what: str) -> None:
         name = values[i].name
         if not name:
             raise _fail(f"{what}[{k}]: value {i} has no name")
+        if values[i].shape is None:
+            raise _fail(f"{what}[{k}]: value {i} ({name!r}) has no shape")
         if name in seen:
             raise _fail(f"{what}[{k}]: name {name!r} repeats {what}[{seen[name]}]")
         seen[name] = k
@@ -441,7 +443,9 @@ def _values(
         if code >= len(DTYPES):
             raise _fail(f"{what}: unknown dtype enum {code} (known: 0..{len(DTYPES) - 1})")
         dtype = DTYPES[code]
-        raw = fb.scalars(t, 2, "i", f"{what}.shape") or ()
+        raw = fb.scalars(t, 2, "i", f"{what}.shape")
+        known = raw is not None  # absent: an intermediate whose shape the loader infers
+        raw = raw or ()
         shape: list[int | str] = []
         for d in raw:
             if d >= 0:
@@ -487,7 +491,9 @@ def _values(
                 fb.scalar(qt, 1, "i", NO_VALUE, what),
                 fb.scalar(qt, 2, "i", NO_VALUE, what),
             )
-        values.append(Value(name, dtype, tuple(shape), data, quant))
+        if not known and buf:
+            raise _fail(f"{what}: a constant needs a shape")
+        values.append(Value(name, dtype, tuple(shape) if known else None, data, quant))
     _check_overlaps(used, buffers, values)
     return values
 

@@ -103,7 +103,7 @@ class _Plan:
 def _check_constant(v: Value, nbytes: int, what: str) -> None:
     if v.dtype not in DTYPE_SIZES:
         raise ValueError(f"{what}: unknown dtype {v.dtype!r} (known: {', '.join(DTYPES)})")
-    if not all(isinstance(d, numbers.Integral) and d >= 0 for d in v.shape):
+    if v.shape is None or not all(isinstance(d, numbers.Integral) and d >= 0 for d in v.shape):
         raise ValueError(f"{what}: a constant needs a concrete shape, got {v.shape}")
     expected = math.prod(v.shape) * DTYPE_SIZES[v.dtype]
     if nbytes != expected:
@@ -210,15 +210,15 @@ def _value(b: flatbuffers.Builder, plan: _Plan, i: int, v: Value, symbols: dict)
     if v.dtype not in _DTYPE_CODES:
         raise ValueError(f"{what}: unknown dtype {v.dtype!r} (known: {', '.join(DTYPES)})")
     dims = []
-    for d in v.shape:
+    for d in v.shape or ():  # None: an intermediate whose shape the loader infers
         if isinstance(d, str):
             dims.append(-1 - symbols.setdefault(d, len(symbols)))
         elif isinstance(d, numbers.Integral) and 0 <= d < 2**31:
             dims.append(int(d))
         else:
             raise ValueError(f"{what}: shape {v.shape}: dims are ints in [0, 2**31) or names")
-    name = b.CreateSharedString(v.name)
-    shape = _vector(b, fb.ValueStartShapeVector, b.PrependInt32, dims)
+    name = b.CreateSharedString(v.name) if v.name else None
+    shape = None if v.shape is None else _vector(b, fb.ValueStartShapeVector, b.PrependInt32, dims)
     quant = None
     if v.quantization is not None:
         q = v.quantization
@@ -228,9 +228,11 @@ def _value(b: flatbuffers.Builder, plan: _Plan, i: int, v: Value, symbols: dict)
         fb.QuantizationAddZeroPoint(b, q.zero_point)
         quant = fb.QuantizationEnd(b)
     fb.ValueStart(b)
-    fb.ValueAddName(b, name)
+    if name is not None:
+        fb.ValueAddName(b, name)
     fb.ValueAddDtype(b, _DTYPE_CODES[v.dtype])
-    fb.ValueAddShape(b, shape)
+    if shape is not None:
+        fb.ValueAddShape(b, shape)
     if i in plan.buffer_of:
         fb.ValueAddBuffer(b, plan.buffer_of[i])
     if quant is not None:
