@@ -126,7 +126,12 @@ def as_input(value: Any) -> Any:
         return np.asarray(value)
     if hasattr(value, "tolist"):
         return np.asarray(value.tolist())
-    return np.asarray(memoryview(value))
+    try:
+        return np.asarray(memoryview(value))
+    except TypeError:
+        raise TypeError(
+            f"expected an array, nested lists or a buffer, got {type(value).__name__}"
+        ) from None
 
 
 def dtype_name(arr: Any) -> str:

@@ -460,13 +460,13 @@ class Tensor:
         if isinstance(other, Tensor):
             a, b = _promote(self, other, False)
             _operands(a, b)  # same device
-            bd = b._data
+            bd, b_in = b._data, b
         else:
             c = _scalar(other)
             if not isinstance(c, _SCALARS):
                 return NotImplemented
             a = _promote_scalar(self, c, False)
-            bd = _wrap_int(c, a.dtype)
+            bd, b_in = _wrap_int(c, a.dtype), c
         if a.dtype is D.bool_:
             raise NotImplementedError(f"\"{op}\" not implemented for 'Bool'")
         if op == "remainder" and a.dtype.is_floating_point and is_grad_enabled():
@@ -477,7 +477,9 @@ class Tensor:
                 return ops.Remainder.apply(b, a) if reverse else ops.Remainder.apply(a, b)
         be = a._backend
         fn = getattr(be, op)
-        return a._new(fn(bd, a._data) if reverse else fn(a._data, bd))
+        out = a._new(fn(bd, a._data) if reverse else fn(a._data, bd))
+        name = "floor_divide" if op == "floordiv" else op
+        return _traced(out, name, *((b_in, a) if reverse else (a, b_in)))
 
     def __floordiv__(self, other: Any) -> Tensor:
         return self._int_binary(other, "floordiv")
@@ -668,11 +670,9 @@ class Tensor:
         return self._float_unary(ops.Erf)
 
     def abs(self) -> Tensor:
-        return (
-            ops.Abs.apply(self)
-            if self.dtype.is_floating_point
-            else self._new(self._backend.abs(self._data))
-        )
+        if self.dtype.is_floating_point:
+            return ops.Abs.apply(self)
+        return _traced(self._new(self._backend.abs(self._data)), "abs", self)
 
     def sign(self) -> Tensor:
         return self._piecewise("sign")
@@ -756,7 +756,9 @@ class Tensor:
         if dtype is not None:
             x = x.type(dtype)
         elif not x.dtype.is_floating_point:
-            return x._new(x._backend.sum(x._data, _axes(dim, x.ndim), keepdim, "int64"))
+            axes = _axes(dim, x.ndim)
+            out = x._new(x._backend.sum(x._data, axes, keepdim, "int64"))
+            return _traced(out, "sum", x, axes=list(axes or ()), keepdim=keepdim)
         return ops.Sum.apply(x, axes=_axes(dim, x.ndim), keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
@@ -806,7 +808,9 @@ class Tensor:
     def prod(self, dim: int | None = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         x = self if dtype is None else self.type(dtype)
         if not x.dtype.is_floating_point:
-            return x._new(x._backend.prod(x._data, _axes(dim, x.ndim), keepdim, "int64"))
+            axes = _axes(dim, x.ndim)
+            out = x._new(x._backend.prod(x._data, axes, keepdim, "int64"))
+            return _traced(out, "prod", x, axes=list(axes or ()), keepdim=keepdim)
         return ops.Prod.apply(x, axes=_axes(dim, x.ndim), keepdim=keepdim)
 
     def _minmax(self, dim: Any, keepdim: bool, op: str) -> Any:
@@ -834,7 +838,8 @@ class Tensor:
         if axes is not None and any(self.shape[a] == 0 for a in axes):
             raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size.")
         if not self.dtype.is_floating_point:
-            return self._new(getattr(self._backend, op)(self._data, axes, keepdim))
+            out = self._new(getattr(self._backend, op)(self._data, axes, keepdim))
+            return _traced(out, "Amax", self, axes=axes, keepdim=keepdim, op=op)
         return ops.Amax.apply(self, axes=axes, keepdim=keepdim, op=op)
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
@@ -890,11 +895,18 @@ class Tensor:
         return out if keepdim else out.squeeze(_axes(dim, x.ndim) or tuple(range(x.ndim)))
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        out = self._new(self._backend.all(self._data, _axes(dim, self.ndim), keepdim))
+        axes = _axes(dim, self.ndim)
+        out = self._new(self._backend.all(self._data, axes, keepdim))
+        # a bool all() is a min over the axes; other dtypes have no graph op (export refuses)
+        op = "min" if self.dtype is D.bool_ else "all"
+        out = _traced(out, op, self, axes=list(axes or ()), keepdim=keepdim)
         return out.type(D.uint8) if self.dtype is D.uint8 else out  # torch keeps uint8
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        out = self._new(self._backend.any(self._data, _axes(dim, self.ndim), keepdim))
+        axes = _axes(dim, self.ndim)
+        out = self._new(self._backend.any(self._data, axes, keepdim))
+        op = "max" if self.dtype is D.bool_ else "any"
+        out = _traced(out, op, self, axes=list(axes or ()), keepdim=keepdim)
         return out.type(D.uint8) if self.dtype is D.uint8 else out
 
     def cumsum(self, dim: int) -> Tensor:

@@ -316,7 +316,7 @@ def _torch_like_dtype(obj: Any) -> str | None:
     dt = getattr(obj, "dtype", None)
     if dt is None:
         return None
-    name = str(dt).replace("torch.", "")
+    name = str(dt).rsplit(".", 1)[-1]  # "torch.float32", "wisp.float32", numpy's "float32"
     return "bool" if name in ("bool", "bool_") else name
 
 

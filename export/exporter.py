@@ -29,16 +29,25 @@ def _as_tuple(example_inputs: Any) -> tuple[Tensor, ...]:
     return tuple(out)
 
 
-def _flatten_outputs(out: Any) -> list[Any]:
-    if isinstance(out, tuple | list):
-        flat: list[Any] = []
-        for o in out:
-            flat.extend(_flatten_outputs(o))
+def _flatten_outputs(out: Any, key: str = "") -> list[tuple[str, Any]]:
+    """(name, output) pairs in order; a dict's keys name its values (torch.onnx's rule),
+    "" where nothing names an output."""
+    if isinstance(out, dict):
+        flat: list[tuple[str, Any]] = []
+        for k, o in out.items():
+            flat.extend(_flatten_outputs(o, f"{key}.{k}" if key else str(k)))
         return flat
-    return [out]
+    if isinstance(out, tuple | list):
+        flat = []
+        for i, o in enumerate(out):
+            flat.extend(_flatten_outputs(o, f"{key}.{i}" if key else ""))
+        return flat
+    return [(key, out)]
 
 
-def _trace_once(model: Any, inputs: tuple[Tensor, ...], names: Sequence[str]) -> Graph:
+def _trace_once(
+    model: Any, inputs: tuple[Tensor, ...], names: Sequence[str]
+) -> tuple[Graph, list[str]]:
     constant_names: dict[int, str] = {}
     hooks = []
     if hasattr(model, "state_dict"):
@@ -68,7 +77,8 @@ def _trace_once(model: Any, inputs: tuple[Tensor, ...], names: Sequence[str]) ->
     finally:
         for handle in hooks:
             handle.remove()
-    for t in _flatten_outputs(out):
+    flat = _flatten_outputs(out)
+    for _, t in flat:
         if not isinstance(t, Tensor):
             raise ExportError(f"model returned a {type(t).__name__}; only tensors can be outputs")
         vid = tracer.ref(t)
@@ -78,14 +88,21 @@ def _trace_once(model: Any, inputs: tuple[Tensor, ...], names: Sequence[str]) ->
             v = g.values[vid]
             (vid,) = tracer.emit("reshape", [vid], [(v.dtype, v.shape)], shape=[0] * len(v.shape))
         g.outputs.append(vid)
-    return tracer.graph
+    return tracer.graph, [k for k, _ in flat]
 
 
 def _second_inputs(inputs: tuple[Tensor, ...], dynamic_batch: bool) -> tuple[Tensor, ...]:
-    """Inputs for the check trace: one more row (dynamic batch) or the rows reversed."""
+    """Inputs for the check trace: one more row (dynamic batch), else other values: every
+    dim reversed (one row reversed is the same input) and floats shifted (a sum is blind to
+    order); integers keep their values, which may be token ids."""
     if dynamic_batch:
         return tuple(wisp.cat([x, x[:1]], 0) for x in inputs)
-    return tuple(x.flip(0) if x.ndim and x.shape[0] > 1 else x for x in inputs)
+    out = []
+    for x in inputs:
+        dims = tuple(d for d in range(x.ndim) if x.shape[d] > 1)
+        y = x.flip(dims) if dims else x
+        out.append(y * 0.5 + 0.25 if y.dtype.is_floating_point else y)
+    return tuple(out)
 
 
 def trace_graph(
@@ -118,8 +135,21 @@ def trace_graph(
     if hasattr(model, "eval"):
         model.eval()
     try:
-        graph = _trace_once(model, inputs, names)
-        check = _trace_once(model, _second_inputs(inputs, dynamic_batch), names)
+        graph, keys = _trace_once(model, inputs, names)
+        try:
+            check, _ = _trace_once(model, _second_inputs(inputs, dynamic_batch), names)
+        except ExportError:
+            raise
+        except Exception as exc:
+            if not dynamic_batch:
+                raise
+            # e.g. an RNN state input (layers, batch, hidden): its batch is not on dim 0
+            shapes = ", ".join(str(tuple(x.shape)) for x in inputs)
+            raise ExportError(
+                f"the model fails with one more row on dim 0 of every input ({shapes}), "
+                f"which dynamic_batch needs to be the batch dim: {type(exc).__name__}: {exc}; "
+                "export with dynamic_batch=False"
+            ) from exc
     finally:
         if was_training:
             model.train()
@@ -132,6 +162,8 @@ def trace_graph(
         passes.symbolic_batch(graph, check, b1, b1 + 1)
         passes.shrink_batch_constants(graph, check, b1, b1 + 1)
     passes.check_constants(graph, check)
+    if output_names is None and all(keys) and len(set(keys)) == len(keys):
+        output_names = keys  # a dict's keys (and "key.0" for a tuple inside a dict)
     outs = list(output_names or (["output"] if len(graph.outputs) == 1 else
                                  [f"output{i}" for i in range(len(graph.outputs))]))  # fmt: skip
     if len(outs) != len(graph.outputs):

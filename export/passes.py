@@ -25,6 +25,9 @@ def symbolic_batch(g1: Graph, g2: Graph, b1: int, b2: int) -> None:
             f"the traced graph changes with the batch size ({len(g1.nodes)} nodes at batch {b1}, "
             f"{len(g2.nodes)} at batch {b2}); export with dynamic_batch=False"
         )
+    for n1, n2 in zip(g1.nodes, g2.nodes):
+        if n1.op == "slice":  # before the shapes turn symbolic: it reads the concrete dims
+            _open_slice_ends(g1, g2, n1, n2)
     for v1, v2 in zip(g1.values, g2.values):
         if v1.is_constant:
             continue
@@ -54,6 +57,23 @@ def symbolic_batch(g1: Graph, g2: Graph, b1: int, b2: int) -> None:
                         "input (e.g. x[:, :1] * 0 + t) or export with dynamic_batch=False"
                     )
             n1.attrs[key] = [-1 if i == diff[0] else x for i, x in enumerate(a1)]
+
+
+def _open_slice_ends(g1: Graph, g2: Graph, n1: Node, n2: Node) -> None:
+    """A slice end equal to its axis' full length in both traces, where that length follows
+    the batch, means "to the end" (`t[:index.shape[0]]` in gather, `x[: x.size(0)]`): END,
+    so the node stops depending on the batch size."""
+    from .trace import END
+
+    s1, s2 = g1.values[n1.inputs[0]].shape, g2.values[n2.inputs[0]].shape
+    e1, e2 = n1.attrs["ends"], n2.attrs["ends"]
+    if e1 == e2 or len(e1) != len(e2) or n1.attrs["axes"] != n2.attrs["axes"]:
+        return
+    for i, axis in enumerate(n1.attrs["axes"]):
+        steps = n1.attrs.get("steps") or [1] * len(e1)
+        length1, length2 = s1[axis], s2[axis]
+        if (e1[i], e2[i]) == (length1, length2) and length1 != length2 and steps[i] > 0:
+            e1[i] = e2[i] = END
 
 
 def _batch_dim(d1: Any, d2: Any, b1: int, b2: int, name: str) -> Any:
@@ -142,12 +162,32 @@ def _equal(a: Tensor, b: Tensor) -> bool:
         return bool(((a == b) | (a.isnan() & b.isnan())).all().item())
 
 
+def _batch_sized(t1: Tensor, t2: Tensor) -> bool:
+    """Whether two traces' copies of a constant differ only in how many equal rows they have
+    along one dim (a tensor built from x.size(0)), not in their values."""
+    if t1.ndim != t2.ndim:
+        return False
+    diff = [i for i, (p, q) in enumerate(zip(t1.shape, t2.shape)) if p != q]
+    if len(diff) != 1:
+        return False
+    row1, row2 = _uniform_row(t1, diff[0]), _uniform_row(t2, diff[0])
+    return row1 is not None and row2 is not None and _equal(row1, row2)
+
+
 def check_constants(g1: Graph, g2: Graph) -> None:
     """Constants must not depend on the input: two traces with different inputs agree."""
     for v1, v2 in zip(g1.values, g2.values):
         if not v1.is_constant:
             continue
         if not (v2.is_constant and _equal(v1.data, v2.data)):
+            if _batch_sized(v1.data, v2.data) if v2.is_constant else False:
+                raise ExportError(
+                    f"constant '{v1.name}' is sized by the batch ({tuple(v1.data.shape)} vs "
+                    f"{tuple(v2.data.shape)} in the check trace): made from x.size(0), as "
+                    "param.expand(x.size(0), -1, -1) or zeros(x.size(0), n), and used by an op "
+                    "that does not broadcast it; build it from the input instead "
+                    "(x[:, :1] * 0 + param) or export with dynamic_batch=False"
+                )
             raise ExportError(
                 f"constant '{v1.name}' {tuple(v1.data.shape)} depends on the input: an op "
                 "computed it outside the tracer (comparisons, integer arithmetic, .item(), or a "

