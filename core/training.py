@@ -208,7 +208,9 @@ class Trainer:
     returns a number or a 0-d tensor averaged over samples. Batches are `(inputs, target)`
     (or `(*inputs, target)` for several model inputs); override `compute_loss` for anything
     else. The monitored quantity (`val_loss` by default; `loss` without validation) drives
-    early stopping, `load_best()` and ReduceLROnPlateau-style schedulers.
+    early stopping, `load_best()` and ReduceLROnPlateau-style schedulers. The scheduler
+    steps once per epoch: give a per-batch schedule (OneCycleLR) `total_steps=epochs`, or
+    step it yourself in the plain loop.
 
     >>> import wisp
     >>> wisp.manual_seed(0)

@@ -376,6 +376,17 @@ class Optimizer:
         self.param_groups = new_groups
         self._flats.clear()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What `copy.copy`/`copy.deepcopy` take: everything but the flat storage.
+
+        NOTE: the flat buffers hold backend handles, and a deep copy of a view is no view of
+        the copied buffer, so the copy's parameters would stop seeing its updates. The copy
+        rebuilds its own flats at its first step, adopting the copied state tensors.
+        """
+        out = self.__dict__.copy()
+        out["_flats"] = {}
+        return out
+
     def __repr__(self) -> str:
         text = type(self).__name__ + " ("
         for i, group in enumerate(self.param_groups):
