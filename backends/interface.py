@@ -28,7 +28,7 @@ COMPUTE = (
     "max_pool_backward avg_pool avg_pool_backward attention attention_backward"
 ).split()
 # In-place updates over flat buffers for wisp.optim (backends/optim_kernels.py).
-OPTIM = "flat_gather sgd_step adam_step rmsprop_step adagrad_step lamb_step".split()
+OPTIM = "flat_gather flat_scatter sgd_step adam_step rmsprop_step adagrad_step lamb_step".split()
 
 PRIMITIVES: tuple[str, ...] = tuple(MEMORY + UNARY + BINARY + REDUCE + MOVEMENT + COMPUTE + OPTIM)
 

@@ -1,10 +1,11 @@
 """Fused optimizer updates over flat buffers, written once over an array module.
 
-`wisp.optim` keeps every parameter of a group (per device and dtype) as a view into one flat
-buffer, and each state tensor (momentum, moments) as one flat buffer beside it. One step is
-then a handful of whole-buffer calls here instead of ~10 small ops per parameter (PERF.md,
-"Optimizer loops"). Every kernel works in place with `out=` on same-shaped buffers:
-`param` and the state buffers are updated, `grad` is the optimizer's own copy of the
+`wisp.optim` keeps a flat master copy of a group's parameters (per device and dtype), and
+each state tensor (momentum, moments) as one flat buffer beside it. One step is then a
+handful of whole-buffer calls here instead of ~10 small ops per parameter (PERF.md,
+"Optimizer loops"), and `flat_scatter` copies each parameter's slice back into its own
+storage. Every kernel works in place with `out=` on same-shaped buffers: `param` (the
+master copy) and the state buffers are updated, `grad` is the optimizer's own copy of the
 gradients and is used as scratch, `tmp` is scratch. Hyperparameters arrive as Python floats
 (a NumPy float64 scalar would upcast float32 buffers).
 
@@ -36,6 +37,14 @@ class OptimKernels:
         for b, start in zip(bufs, offsets):
             n = b.size
             xp.copyto(out[start : start + n].reshape(b.shape), b)
+
+    def flat_scatter(self, bufs: list[Any], flat: Any, offsets: list[int]) -> None:
+        """Copy consecutive pieces of the 1-D `flat` back into `bufs` (any shapes, strides).
+
+        `offsets[i]` is where `bufs[i]`'s piece starts in `flat`: the inverse of `flat_gather`.
+        """
+        for b, start in zip(bufs, offsets):
+            b[...] = flat[start : start + b.size].reshape(b.shape)
 
     def _lerp_(self, out: Any, end: Any, weight: float, tmp: Any) -> None:
         """out = lerp(out, end, weight), with torch's two formulas (exact at both ends)."""

@@ -1,17 +1,24 @@
 """`Optimizer`: torch's param groups, state and state_dict, over flat buffers.
 
 Speed is the reason for the layout (PERF.md, "Optimizer loops"): a per-parameter Adam is
-~60 small ops per step for an MLP. Here, at a group's first step, its parameters (per device
-and dtype) are copied into one flat buffer and rebound as views of it, and each state tensor
-(`exp_avg`, `momentum_buffer`, ...) is one flat buffer of the same length. A step gathers the
-gradients into a flat buffer (one concatenate) and runs one fused backend kernel
-(`backends/optim_kernels.py`) over everything: updates land in the parameters' storage, so
-modules keep seeing them. `optimizer.state[p]` still holds per-parameter tensors, as views.
+~60 small ops per step for an MLP. Here each group keeps, per device and dtype, a flat
+MASTER copy of its parameters and one flat buffer per state name (`exp_avg`,
+`momentum_buffer`, ...). A step gathers the gradients into a flat buffer (one concatenate),
+runs one fused backend kernel (`backends/optim_kernels.py`) over the master copy and the
+state, then copies each parameter's slice back into the parameter's OWN storage (one copy
+each, bumping its version counter like any in-place write). Parameters are never rebound, so
+`state_dict()` values, `p.data`, `p.detach()` and weights tied by sharing memory keep
+tracking the weights, as in torch. `optimizer.state[p]` holds per-parameter views of the
+flat state buffers.
 
-Safety: each step checks that every parameter still owns its view (`p.data = ...` from
-outside is copied back in), rebuilds the buffers when the set of parameters changes, and
-adopts state tensors that were replaced by hand. Parameters without a gradient are skipped,
-like torch, and parameters whose steps differ (one was skipped) update in separate runs.
+The master copy is trusted only while the parameter's storage is untouched: before the
+kernel, a parameter whose storage version moved since our write-back (`p.mul_()` under
+`no_grad`, `load_state_dict`, a tied parameter's update) is copied in again, and one given
+new memory (`p.data = ...`) is taken in, or the buffers are rebuilt when its dtype or device
+changed (`model.double()`). Parameters sharing memory run one after the other, each reading
+what the previous one wrote, like torch's in-place loop. The buffers are rebuilt when the set
+of parameters changes, and state tensors replaced by hand are adopted. Parameters without a
+gradient are skipped, like torch, and parameters whose steps differ update in separate runs.
 """
 
 from __future__ import annotations
@@ -37,8 +44,9 @@ def _check_non_negative(*named: tuple[str, float]) -> None:
 
 
 class _Flat:
-    """The parameters of one group on one (device, dtype), as views into one buffer, with a
-    flat buffer per state name, a flat gradient buffer and a scratch buffer."""
+    """The parameters of one group on one (device, dtype): a flat master copy of their values
+    (`pflat`, with per-parameter views), a flat buffer per state name, a flat gradient buffer
+    and a scratch buffer, plus what is needed to notice writes made outside the optimizer."""
 
     def __init__(self, be: Any, dtype: str, params: list[Tensor]) -> None:
         self.be, self.dtype, self.params = be, dtype, params
@@ -48,18 +56,76 @@ class _Flat:
         self.offsets = offsets
         self.total = offsets[-1]
         self.shapes = [p.shape for p in params]
+        for p in params:
+            # a 0-d result can be an immutable NumPy scalar: give it real memory (as _write)
+            p._data = be.writable(p._data)
+        # pbufs[i]: the storage parameter i had at our last look; seen[i]: its version then
+        self.pbufs = [p._data for p in params]
         self.pflat = be.empty((self.total,), dtype)
-        be.flat_gather(self.pflat, [p._data for p in params], offsets[:-1])
+        be.flat_gather(self.pflat, self.pbufs, offsets[:-1])
         self.views = self._views(self.pflat)
-        for p, v in zip(params, self.views):
-            # a graph recorded before this step saved the old buffer: it is now stale
-            _autograd.bump_version(be, p._data)
-            p._data = v
+        self._track()
+        versions = _autograd._versions
+        self.seen = [versions.get(k, 0) for k in self.keys]
         self.gflat = be.empty((self.total,), dtype)
         self.tmp = be.empty((self.total,), dtype)
         self.bufs: dict[str, Any] = {}
         self.state_views: dict[str, list[Any]] = {}
         self.tensors: dict[str, list[Tensor]] = {}
+
+    def _track(self) -> None:
+        """Storage keys, and `split[i]`: parameter i shares memory with an earlier one, so it
+        must update after that one's write-back, reading the result (torch's order)."""
+        self.keys = [self.be.storage_key(b) for b in self.pbufs]
+        known: set[int] = set()
+        self.split = []
+        for k in self.keys:
+            self.split.append(k in known)
+            known.add(k)
+
+    def sync(self) -> bool:
+        """Take in parameters given new memory since the last step (`p.data = ...`); False
+        when one changed dtype or device, so the buffers must be rebuilt."""
+        changed = False
+        for i, (p, buf) in enumerate(zip(self.params, self.pbufs)):
+            if p._data is buf:
+                continue
+            new = p._data
+            if tuple(new.shape) != self.shapes[i]:
+                raise RuntimeError(
+                    f"a parameter changed from shape {self.shapes[i]} {self.dtype} to "
+                    f"{tuple(new.shape)} {p.dtype.name} on {p.device} after the optimizer "
+                    "first stepped it; create the optimizer after reshaping the model"
+                )
+            if p._backend is not self.be or self.be.dtype_name(new) != self.dtype:
+                return False
+            p._data = self.pbufs[i] = self.be.writable(new)
+            changed = True
+        if changed:
+            self._track()
+            for i in range(len(self.params)):
+                self.refresh(i)
+        return True
+
+    def refresh(self, i: int) -> None:
+        """Copy parameter `i`'s memory into the master copy (it was written from outside)."""
+        self.be.assign(self.views[i], self.pbufs[i])
+        self.seen[i] = _autograd._versions.get(self.keys[i], 0)
+
+    def write_back(self, first: int, stop: int) -> None:
+        """Copy the master values of parameters first..stop-1 into their own storage."""
+        a = self.offsets[first]
+        self.be.flat_scatter(
+            self.pbufs[first:stop],
+            self.part(self.pflat, a, self.offsets[stop]),
+            [o - a for o in self.offsets[first:stop]],
+        )
+        # An in-place write: a graph that saved the old values must refuse to backward
+        # (autograd.bump_version, with the storage keys computed once).
+        versions, keys, seen = _autograd._versions, self.keys, self.seen
+        for i in range(first, stop):
+            v = versions.get(keys[i], 0) + 1
+            versions[keys[i]] = seen[i] = v
 
     def _views(self, buf: Any) -> list[Any]:
         be, o = self.be, self.offsets
@@ -70,23 +136,6 @@ class _Flat:
 
     def part(self, buf: Any, a: int, b: int) -> Any:
         return buf if a == 0 and b == self.total else self.be.getitem(buf, slice(a, b))
-
-    def readopt(self, i: int) -> None:
-        """Parameter `i` was given new memory from outside: copy it in and take it back."""
-        p, view = self.params[i], self.views[i]
-        new = p._data
-        if (
-            p._backend is not self.be
-            or tuple(new.shape) != self.shapes[i]
-            or self.be.dtype_name(new) != self.dtype
-        ):
-            raise RuntimeError(
-                f"a parameter changed from shape {self.shapes[i]} {self.dtype} to "
-                f"{tuple(new.shape)} {p.dtype.name} on {p.device} after the optimizer first "
-                "stepped it; create the optimizer after moving or reshaping the model"
-            )
-        self.be.assign(view, new)
-        p._data = view
 
     def ensure(self, name: str, state: Any) -> None:
         """Allocate the flat buffer for state `name`, taking in existing per-param values."""
@@ -243,21 +292,22 @@ class Optimizer:
                 flat.ensure(name, state)
             tensors = [flat.tensors[n] for n in names]
             views = [flat.state_views[n] for n in names]
-            runs: list[list[Any]] = []  # [first, stop, key, grads]
+            runs: list[list[Any]] = []  # [first, stop, key, grads, shares memory]
             cur: list[Any] | None = None
-            be, pviews = flat.be, flat.views
+            be, shapes = flat.be, flat.shapes
+            versions, keys, seen, split = _autograd._versions, flat.keys, flat.seen, flat.split
             for i, p in enumerate(flat.params):
                 g = p.grad
                 if g is None:
                     cur = None
                     continue
-                if p._data is not pviews[i]:
-                    flat.readopt(i)
+                if versions.get(keys[i], 0) != seen[i]:
+                    flat.refresh(i)  # written from outside since our last write-back
                 gd = g._data
-                if g._backend is not be or tuple(gd.shape) != flat.shapes[i]:
+                if g._backend is not be or tuple(gd.shape) != shapes[i]:
                     raise RuntimeError(
                         f"a gradient of shape {tuple(gd.shape)} on {g.device} does not match "
-                        f"its parameter of shape {flat.shapes[i]} on {p.device}"
+                        f"its parameter of shape {shapes[i]} on {p.device}"
                     )
                 st = state[p]
                 if not st:
@@ -267,26 +317,28 @@ class Optimizer:
                     if t is not None and (t is not ts[i] or t._data is not vs[i]):
                         flat.adopt(n, i, st)
                 key = self._advance(st)
-                if cur is not None and cur[1] == i and cur[2] == key:
+                if cur is not None and cur[1] == i and cur[2] == key and not split[i]:
                     cur[1] = i + 1
                     cur[3].append(gd)
                 else:
-                    cur = [i, i + 1, key, [gd]]
+                    cur = [i, i + 1, key, [gd], split[i]]
                     runs.append(cur)
-            if not runs:
-                continue
             offsets = flat.offsets
             for run in runs:
-                first, stop, _, grads = run
+                first, stop, _, grads, shares = run
+                if shares:  # an earlier run wrote this memory: read what it wrote
+                    for i in range(first, stop):
+                        if versions.get(keys[i], 0) != seen[i]:
+                            flat.refresh(i)
                 a = offsets[first]
                 gbuf = flat.part(flat.gflat, a, offsets[stop])
                 be.flat_gather(gbuf, grads, [o - a for o in offsets[first:stop]])
                 self._update(group, flat, run)
+                flat.write_back(first, stop)
                 for i in range(first, stop):
                     st = state[flat.params[i]]
                     for n, ts in zip(names, tensors):
                         st[n] = ts[i]
-            _autograd.bump_version(be, flat.pflat)
 
     def _slices(self, flat: _Flat, run: list[Any], *names: str) -> list[Any]:
         """(param, grad, *state buffers, tmp) restricted to one run of parameters."""
@@ -299,12 +351,15 @@ class Optimizer:
         entry = self._flats.get(id(group))
         if entry is not None and entry[0] is group and len(entry[1]) == len(params):
             members = entry[2]
-            if all(a is b for a, b in zip(entry[1], params)) and all(
-                p.grad is None or id(p) in members for p in params
+            if (
+                all(a is b for a, b in zip(entry[1], params))
+                and all(p.grad is None or id(p) in members for p in params)
+                and all(flat.sync() for flat in entry[3])
             ):
                 return entry[3]
         # (Re)build: the flat storage covers every parameter that has had a gradient, so a
-        # frozen parameter never gets state buffers.
+        # frozen parameter never gets state buffers. State tensors of the old buffers are
+        # adopted (cast to a new dtype or device) by `ensure`.
         members = set(entry[2]) if entry is not None else set()
         members = {id(p) for p in params if p.grad is not None or id(p) in members}
         buckets: dict[tuple[int, str], list[Tensor]] = {}
@@ -379,9 +434,9 @@ class Optimizer:
     def __getstate__(self) -> dict[str, Any]:
         """What `copy.copy`/`copy.deepcopy` take: everything but the flat storage.
 
-        NOTE: the flat buffers hold backend handles, and a deep copy of a view is no view of
-        the copied buffer, so the copy's parameters would stop seeing its updates. The copy
-        rebuilds its own flats at its first step, adopting the copied state tensors.
+        NOTE: the flat buffers hold backend handles and the copied parameters' storage is
+        new memory: the copy rebuilds its own flats at its first step, adopting the copied
+        state tensors.
         """
         out = self.__dict__.copy()
         out["_flats"] = {}

@@ -413,13 +413,160 @@ def test_state_dict_layout_and_values_are_views():
 # ------------------------------------------------------- in-place and flat safety
 def test_updates_are_in_place_and_visible_to_aliases():
     w = wisp.ones(4, requires_grad=True)
+    before = (w.detach(), w.data, w.numpy())  # taken before the first step, like torch's
     opt = optim.SGD([w], lr=0.5)
     w.grad = wisp.ones(4)
     opt.step()
-    alias = w.detach()  # shares storage with w after the first step
+    after = w.detach()
     w.grad = wisp.ones(4)
     opt.step()
-    assert w.tolist() == [0.0] * 4 and alias.tolist() == [0.0] * 4
+    assert w.tolist() == [0.0] * 4 and after.tolist() == [0.0] * 4
+    for alias in before:
+        assert alias.tolist() == [0.0] * 4
+
+
+def _mlp_pair(seed: int = 0):
+    """The same small MLP in wisp and torch, and a batch."""
+    wm = wisp.nn.Sequential(wisp.nn.Linear(4, 5), wisp.nn.Tanh(), wisp.nn.Linear(5, 3))
+    tm = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+    tm.load_state_dict({k: torch.tensor(v.numpy()) for k, v in wm.state_dict().items()})
+    x = np.random.default_rng(seed).standard_normal((6, 4)).astype(np.float32)
+    return wm, tm, x
+
+
+def _train_step(wm, tm, wo, to, x, dtype=np.float32):
+    for o in (wo, to):
+        o.zero_grad()
+    wm(wisp.tensor(x.astype(dtype))).square().mean().backward()
+    tm(torch.tensor(x.astype(dtype))).square().mean().backward()
+    wo.step()
+    to.step()
+
+
+def _assert_models_close(wm, tm, **tol):
+    for (name, w), t in zip(wm.state_dict().items(), tm.state_dict().values()):
+        np.testing.assert_allclose(w.numpy(), t.numpy(), **tol, err_msg=name)
+
+
+def test_state_dict_taken_before_the_first_step_tracks_the_weights():
+    wm, tm, x = _mlp_pair()
+    wsd, tsd = wm.state_dict(), tm.state_dict()
+    wo = optim.Adam(wm.parameters(), lr=0.05)
+    to = torch.optim.Adam(tm.parameters(), lr=0.05)
+    for _ in range(3):
+        _train_step(wm, tm, wo, to, x)
+    for name in wsd:
+        np.testing.assert_allclose(wsd[name].numpy(), tsd[name].numpy(), rtol=1e-6, atol=1e-6)
+        assert np.array_equal(wsd[name].numpy(), wm.state_dict()[name].numpy())
+    # writes through the old handles reach the model and the next step starts from them
+    with wisp.no_grad():
+        wsd["0.weight"].fill_(0.25)
+    with torch.no_grad():
+        tsd["0.weight"].fill_(0.25)
+    _train_step(wm, tm, wo, to, x)
+    _assert_models_close(wm, tm, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "w_cls, t_cls, kwargs",
+    [
+        (optim.Adam, torch.optim.Adam, dict(lr=0.05, weight_decay=0.1)),
+        (optim.SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    ],
+)
+@pytest.mark.parametrize("transposed", [False, True])
+def test_weights_tied_through_data_stay_tied_like_torch(w_cls, t_cls, kwargs, transposed):
+    """Two parameters sharing memory: torch updates that memory twice, in order, the second
+    update reading the first one's result (weight decay makes the order visible)."""
+    wm, tm, x = _mlp_pair()
+    shape = (3, 5) if transposed else (5, 3)  # a decoder tied to the last layer's weight
+    wt, tt = wisp.nn.Linear(*shape), torch.nn.Linear(*shape)
+    tt.load_state_dict({k: torch.tensor(v.numpy()) for k, v in wt.state_dict().items()})
+    if transposed:
+        wt.weight.data = wm[2].weight.data.t()
+        tt.weight.data = tm[2].weight.data.t()
+    else:
+        wt.weight.data = wm[2].weight.data
+        tt.weight.data = tm[2].weight.data
+    wparams, tparams = [*wm.parameters(), *wt.parameters()], [*tm.parameters(), *tt.parameters()]
+    wo, to = w_cls(wparams, **kwargs), t_cls(tparams, **kwargs)
+    for _ in range(5):
+        for o in (wo, to):
+            o.zero_grad()
+        wy, ty = wm(wisp.tensor(x)), tm(torch.tensor(x))
+        if transposed:
+            wy, ty = wt(wy), tt(ty)
+        else:
+            wy = wy + wt(wy.sum(1, keepdim=True).expand(6, 5))
+            ty = ty + tt(ty.sum(1, keepdim=True).expand(6, 5))
+        wy.square().mean().backward()
+        ty.square().mean().backward()
+        wo.step()
+        to.step()
+    for w, t in zip(wparams, tparams):
+        np.testing.assert_allclose(w.detach().numpy(), t.detach().numpy(), rtol=1e-5, atol=1e-6)
+    tied = wt.weight.detach().numpy()
+    assert np.array_equal(tied.T if transposed else tied, wm[2].weight.detach().numpy())
+
+
+def test_in_place_edits_between_steps_are_respected():
+    wm, tm, x = _mlp_pair()
+    wo = optim.Adam(wm.parameters(), lr=0.05)
+    to = torch.optim.Adam(tm.parameters(), lr=0.05)
+    for t in range(6):
+        _train_step(wm, tm, wo, to, x)
+        if t == 1:
+            with wisp.no_grad():
+                wm[0].weight.mul_(0.5)
+            with torch.no_grad():
+                tm[0].weight.mul_(0.5)
+        if t == 3:  # through .data and through a module load
+            wm[2].bias.data.add_(1.0)
+            tm[2].bias.data.add_(1.0)
+            sd = {k: v.numpy() * 0.9 for k, v in wm.state_dict().items()}
+            wm.load_state_dict({k: wisp.tensor(v) for k, v in sd.items()})
+            tm.load_state_dict({k: torch.tensor(v) for k, v in sd.items()})
+    _assert_models_close(wm, tm, rtol=1e-5, atol=1e-6)
+
+
+def test_model_double_after_steps():
+    """torch's SGD keeps going (its momentum stays float32); its Adam refuses the mixed
+    dtypes. wisp rebuilds its buffers in float64, state converted: compare with a torch Adam
+    whose state was converted by hand."""
+    for w_cls, t_cls, kwargs in [
+        (optim.SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9)),
+        (optim.Adam, torch.optim.Adam, dict(lr=0.05)),
+    ]:
+        wm, tm, x = _mlp_pair()
+        wo, to = w_cls(wm.parameters(), **kwargs), t_cls(tm.parameters(), **kwargs)
+        for _ in range(2):
+            _train_step(wm, tm, wo, to, x)
+        wm.double()
+        tm.double()
+        if t_cls is torch.optim.Adam:
+            for st in to.state.values():
+                st.update({k: v.double() for k, v in st.items() if k != "step"})
+        for _ in range(3):
+            _train_step(wm, tm, wo, to, x, np.float64)
+        assert all(p.dtype == wisp.float64 for p in wm.parameters())
+        _assert_models_close(wm, tm, rtol=1e-5, atol=1e-6)
+        if w_cls is optim.Adam:
+            assert wo.state[wm[0].weight]["exp_avg"].dtype == wisp.float64
+
+
+def test_deepcopy_of_model_and_optimizer_trains_on_its_own():
+    wm, tm, x = _mlp_pair()
+    wo = optim.Adam(wm.parameters(), lr=0.05)
+    to = torch.optim.Adam(tm.parameters(), lr=0.05)
+    _train_step(wm, tm, wo, to, x)
+    import copy
+
+    wm2, wo2 = copy.deepcopy((wm, wo))
+    for _ in range(2):
+        _train_step(wm2, tm, wo2, to, x)
+    _assert_models_close(wm2, tm, rtol=1e-6, atol=1e-6)
+    # the original did not move
+    assert not np.allclose(wm[0].weight.detach().numpy(), wm2[0].weight.detach().numpy())
 
 
 def test_step_bumps_the_version_counter():
