@@ -266,3 +266,33 @@ def test_empty_batch_conv_and_pool():
     assert y.shape == (0, 4, 3, 3)
     y.sum().backward()
     assert x.grad.shape == (0, 3, 8, 8) and float(w.grad.abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_conv_input_grad_paths_match_torch(nd: int) -> None:
+    """conv_input_grad's stride-1 'shifted' path (kernel's last axis summed inside the GEMM)
+    and the general path both match torch; the case mix must exercise the shifted one."""
+    be = get("cpu")
+    rng = np.random.default_rng(nd)
+    conv = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d,
+            3: torch.nn.functional.conv3d}[nd]  # fmt: skip
+    shifted = 0
+    for _ in range(12):
+        cin, cout = (int(v) for v in rng.integers(1, 5, 2))
+        k = tuple(int(v) for v in rng.integers(1, 4, nd))
+        dil = tuple(int(v) for v in rng.integers(1, 3, nd))
+        pad = tuple(int(v) for v in rng.integers(0, 3, nd))
+        sp = tuple(int(k[i] * dil[i] + rng.integers(0, 5)) for i in range(nd))
+        x = rng.standard_normal((3, cin, *sp)).astype(np.float32)
+        w = rng.standard_normal((cout, cin, *k)).astype(np.float32)
+        xt = torch.tensor(x, requires_grad=True)
+        y = conv(xt, torch.tensor(w), padding=pad, dilation=dil)
+        gy = torch.randn_like(y)
+        y.backward(gy)
+        padded = tuple(s + 2 * p for s, p in zip(sp, pad))
+        shifted += bool(be._shifted_input_grad(w.shape, tuple(y.shape[2:]), padded, (1,) * nd))
+        gx = be.conv_input_grad(gy.numpy(), w, x.shape, (1,) * nd, tuple((p, p) for p in pad),
+                                dil, 1)  # fmt: skip
+        ref = xt.grad.numpy()
+        np.testing.assert_allclose(gx, ref, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(ref).max()))
+    assert shifted, "no case took the shifted path"
