@@ -59,32 +59,25 @@ def lenet5(lib: ModuleType) -> Any:
     )  # fmt: skip
 
 
-class _Transformer:
-    """Built per framework from the same recipe; `module` is the framework's Module."""
+def transformer(lib: ModuleType, vocab: int = 64, d: int = 128, seq: int = 64) -> Any:
+    """The same recipe in either framework (torch's nested-tensor fast path is off)."""
+    nn = lib.nn
+    extra = {"enable_nested_tensor": False} if lib is torch else {}
 
-    def __init__(self, lib: ModuleType, vocab: int = 64, d: int = 128, seq: int = 64) -> None:
-        nn = lib.nn
+    class Net(nn.Module):  # type: ignore[name-defined, misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.tok = nn.Embedding(vocab, d)
+            self.pos = nn.Embedding(seq, d)
+            layer = nn.TransformerEncoderLayer(d, 4, 4 * d, dropout=0.0, batch_first=True)
+            self.blocks = nn.TransformerEncoder(layer, 2, **extra)
+            self.head = nn.Linear(d, vocab)
 
-        class Net(nn.Module):  # type: ignore[name-defined, misc]
-            def __init__(self) -> None:
-                super().__init__()
-                self.tok = nn.Embedding(vocab, d)
-                self.pos = nn.Embedding(seq, d)
-                layer = nn.TransformerEncoderLayer(d, 4, 4 * d, dropout=0.0, batch_first=True)
-                self.blocks = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False) if (
-                    lib is torch
-                ) else nn.TransformerEncoder(layer, 2)  # fmt: skip
-                self.head = nn.Linear(d, vocab)
+        def forward(self, idx: Any, mask: Any) -> Any:
+            h = self.tok(idx) + self.pos.weight[: idx.shape[1]]
+            return self.head(self.blocks(h, mask=mask))
 
-            def forward(self, idx: Any, mask: Any) -> Any:
-                h = self.tok(idx) + self.pos.weight[: idx.shape[1]]
-                return self.head(self.blocks(h, mask=mask))
-
-        self.module = Net()
-
-
-def transformer(lib: ModuleType) -> Any:
-    return _Transformer(lib).module
+    return Net()
 
 
 def copy_weights(src: torch.nn.Module, dst: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wisp import dtypes as D
 from wisp._tensor import Tensor
 from wisp.autograd import no_grad
 from wisp.edge.graph import NO_VALUE, Graph, Node, Quantization
@@ -337,16 +338,10 @@ def _quantize(graph: Graph, vid: int, axis: int) -> None:
         scale = scale + (scale == 0.0).float()  # an all-zero channel keeps scale 1
         shape = [1] * w.ndim
         shape[axis] = -1
-        q = (w / scale.reshape(shape)).round().clamp(-127, 127).to(_int8())
+        q = (w / scale.reshape(shape)).round().clamp(-127, 127).to(D.int8)
     scale_id = graph.add_constant(v.name + ".scale", "float32", tuple(scale.shape), scale)
     v.data, v.dtype = q, "int8"
     v.quantization = Quantization(axis=axis, scale=scale_id)
-
-
-def _int8() -> Any:
-    from wisp import dtypes
-
-    return dtypes.int8
 
 
 def finalize(graph: Graph) -> None:

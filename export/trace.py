@@ -20,6 +20,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from wisp import dtypes as D
 from wisp import ops as _ops
 from wisp._tensor import Tensor
 from wisp.autograd import no_grad
@@ -98,7 +99,7 @@ class Tracer:
         """A 0-d constant (scalars of `x + 2.0` become constants of x's dtype)."""
         from wisp.creation import tensor
 
-        return self.constant(tensor(value, dtype=getattr(_dtypes(), dtype)))
+        return self.constant(tensor(value, dtype=getattr(D, dtype)))
 
     # ------------------------------------------------------------------- nodes
     def emit(
@@ -197,12 +198,6 @@ class Tracer:
 
 def _no_function(**kwargs: Any) -> Any:
     raise RuntimeError("Tracer.decompose called outside a functional converter")
-
-
-def _dtypes() -> Any:
-    from wisp import dtypes
-
-    return dtypes
 
 
 def _tensors(args: tuple, kwargs: dict) -> list[Tensor]:
