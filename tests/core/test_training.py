@@ -349,10 +349,7 @@ def test_plateau_style_scheduler_gets_the_monitored_value():
     assert got == history["val_loss"]
 
 
-def test_real_schedulers_when_present():
-    sched = getattr(wisp.optim, "lr_scheduler", None)
-    if sched is None or not hasattr(sched, "StepLR"):
-        pytest.skip("wisp.optim.lr_scheduler.StepLR not available")
+def test_real_scheduler_steps_per_epoch():
     train, val = loaders()
     model = mlp()
     opt = wisp.optim.SGD(model.parameters(), lr=0.1)
@@ -360,7 +357,7 @@ def test_real_schedulers_when_present():
         model,
         opt,
         F.mse_loss,
-        scheduler=sched.StepLR(opt, step_size=2, gamma=0.1),
+        scheduler=wisp.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.1),
         progress=False,
     )
     history = trainer.fit(train, val, epochs=5)
