@@ -77,5 +77,12 @@ def _make_cuda() -> Any:
     return make_cuda_backend()
 
 
+def _make_webgpu() -> Any:
+    from .webgpu import make_backend
+
+    return make_backend()
+
+
 register("cpu", _make_cpu)
+register("webgpu", _make_webgpu)
 register("cuda", _make_cuda)

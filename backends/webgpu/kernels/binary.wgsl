@@ -1,0 +1,43 @@
+// z = OP(x, y) elementwise with broadcasting by strides (a broadcast dim has stride 0).
+// $TX/$TY/$TZ: storage types; $TC: compute type; $EXPR: the op on `x, y: $TC`.
+$ENABLE
+//!include index
+
+struct Params {
+    shape: array<vec4<u32>, 2>,
+    sx: array<vec4<i32>, 2>,
+    sy: array<vec4<i32>, 2>,
+    sz: array<vec4<i32>, 2>,
+    n: u32,
+    rank: u32,
+    ox: u32,
+    oy: u32,
+    oz: u32,
+    s0: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> X: array<$TX>;
+@group(0) @binding(2) var<storage, read> Y: array<$TY>;
+@group(0) @binding(3) var<storage, read_write> Z: array<$TZ>;
+
+const CONTIGUOUS: bool = $CONTIGUOUS;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg, 256u);
+    if (i >= p.n) {
+        return;
+    }
+    var ix = p.ox + i;
+    var iy = p.oy + i;
+    var iz = p.oz + i;
+    if (!CONTIGUOUS) {
+        ix = strided_offset(i, p.rank, p.shape, p.sx, p.ox);
+        iy = strided_offset(i, p.rank, p.shape, p.sy, p.oy);
+        iz = strided_offset(i, p.rank, p.shape, p.sz, p.oz);
+    }
+    let x = $TC(X[ix]);
+    let y = $TC(Y[iy]);
+    Z[iz] = $EXPR;
+}
