@@ -338,9 +338,15 @@ class Tensor:
             elif a is not None:
                 dev = a
         out = self
+        dt = None if dt is None else D.as_dtype(dt)
+        # cast where the dtype exists: before a move onto a device without float64
+        # (webgpu), after a move off one
+        early = dt is not None and (dt is not D.float64 or _has_float64(self._backend))
+        if early and dt is not out.dtype:
+            out = out.type(dt)
         if dev is not None and Device(dev).type != self._backend.device:
             out = _ToDevice.apply(out, backend=get_backend(dev))
-        if dt is not None and D.as_dtype(dt) is not out.dtype:
+        if dt is not None and dt is not out.dtype:
             out = out.type(dt)
         return out
 
@@ -1264,6 +1270,10 @@ class _NoGrad:
 
     def __exit__(self, *exc: object) -> None:
         _autograd._mode.enabled = self.prev
+
+
+def _has_float64(backend: Any) -> bool:
+    return getattr(backend, "has_float64", True)
 
 
 class _ToDevice(ops.Function):

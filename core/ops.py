@@ -933,7 +933,8 @@ class CrossEntropy(Function):
         safe = be.reshape(be.where(valid, target, 0), target.shape[:1] + (1,) + target.shape[1:])
         w = be.cast(valid, be.dtype_name(x))
         if weight is not None:
-            w = be.mul(w, be.index_select(weight, 0, be.reshape(safe, (-1,))).reshape(w.shape))
+            picked = be.index_select(weight, 0, be.reshape(safe, (-1,)))
+            w = be.mul(w, be.reshape(picked, w.shape))
         picked = be.reshape(be.gather(logp, 1, safe), w.shape)
         loss = be.neg(be.mul(picked, w))
         self.logp, self.safe, self.w, self.reduction = logp, safe, w, reduction

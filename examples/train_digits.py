@@ -3,6 +3,7 @@ run it with the edge runtime.
 
     python3 examples/train_digits.py            # the full run (about a minute)
     python3 examples/train_digits.py --quick    # what the tests run (seconds)
+    python3 examples/train_digits.py --device webgpu   # train on the WebGPU device
 
 The training loop is the plain PyTorch-style loop. The script writes, under --out
 (default runs/digits): a checkpoint of the best CNN (`cnn.safetensors`), the learning curves
@@ -64,12 +65,13 @@ class CNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, float]:
+def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu") -> tuple[float, float]:
     """Mean loss and accuracy over a loader, in eval mode without gradients."""
     model.eval()
     total_loss, correct, seen = 0.0, 0, 0
     with wisp.no_grad():
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             logits = model(x)
             total_loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
             correct += int((logits.argmax(dim=1) == y).sum().item())
@@ -80,9 +82,12 @@ def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, float]:
 def train(
     name: str, model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
     test_loader: DataLoader, epochs: int, lr: float, checkpoint: str | None = None,
+    device: str = "cpu",
 ) -> tuple[History, float]:  # fmt: skip
     """The plain loop: AdamW + one-cycle schedule; the epoch with the best validation
-    accuracy is kept (on disk when `checkpoint` is given) and scored once on the test set."""
+    accuracy is kept (on disk when `checkpoint` is given) and scored once on the test set.
+    The model, its optimizer state and each batch live on `device`."""
+    model.to(device)
     opt = wisp.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = wisp.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=epochs * len(train_loader)
@@ -93,6 +98,7 @@ def train(
         model.train()
         running, batches = 0.0, 0
         for x, y in train_loader:
+            x, y = x.to(device), y.to(device)
             opt.zero_grad()
             loss = nn.functional.cross_entropy(model(x), y)
             loss.backward()
@@ -100,7 +106,7 @@ def train(
             sched.step()
             running += loss.item()
             batches += 1
-        val_loss, val_acc = evaluate(model, val_loader)
+        val_loss, val_acc = evaluate(model, val_loader, device)
         history.append({"loss": running / batches, "val_loss": val_loss, "val_acc": val_acc})
         bar.set_postfix(loss=f"{running / batches:.3f}", acc=f"{val_acc:.3f}")
         if val_acc >= best:
@@ -109,9 +115,9 @@ def train(
                 wisp.save({"model": model.state_dict(), "epoch": epoch}, checkpoint)
     if checkpoint:  # back to the best epoch
         model.load_state_dict(wisp.load(checkpoint)["model"])
-    _, test_acc = evaluate(model, test_loader)
-    print(f"{name}: test accuracy {test_acc * 100:.1f}% (epoch {best_epoch + 1} of {epochs}, "
-          f"best validation accuracy {best * 100:.1f}%)")  # fmt: skip
+    _, test_acc = evaluate(model, test_loader, device)
+    print(f"{name} on {device}: test accuracy {test_acc * 100:.1f}% (epoch {best_epoch + 1} "
+          f"of {epochs}, best validation accuracy {best * 100:.1f}%)")  # fmt: skip
     return history, test_acc
 
 
@@ -121,7 +127,7 @@ def run_edge(
     """Accuracy, milliseconds for the batch, executor name and logits of a `.wisp` file
     run by the edge runtime."""
     model = wisp.edge.load(path, executor=executor)
-    inputs = x.numpy() if model.executor == "numpy" else x.tolist()
+    inputs = x.numpy() if model.executor in ("numpy", "webgpu") else x.tolist()
     start = time.perf_counter()
     logits = model.run(inputs)  # one input, one output: an array back
     ms = (time.perf_counter() - start) * 1e3
@@ -135,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--out", default=os.path.join("runs", "digits"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--device", default="cpu", help="where to train: cpu (default) or webgpu (see wisp info)"
+    )
     args = parser.parse_args(argv)
     wisp.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
@@ -154,10 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"digits: {len(train_set)} train / {len(val_set)} validation / {len(test_set)} test "
           "images of 8x8")  # fmt: skip
     loaders = (train_loader, val_loader, test_loader)
-    train("MLP", MLP(), *loaders, epochs, lr=1e-2)
+    train("MLP", MLP(), *loaders, epochs, lr=1e-2, device=args.device)
     cnn = CNN(width=8 if args.quick else 32)
     ckpt = os.path.join(args.out, "cnn.safetensors")
-    history, acc = train("CNN", cnn, *loaders, epochs, lr=5e-3, checkpoint=ckpt)
+    history, acc = train("CNN", cnn, *loaders, epochs, lr=5e-3, checkpoint=ckpt, device=args.device)
+    cnn.to("cpu")  # export traces on the CPU; the edge runtime picks its own executor
     print(f"checkpoint: {ckpt}")
     try:
         print(f"learning curves: {history.plot(os.path.join(args.out, 'curves.png'))}")
@@ -188,6 +198,15 @@ def main(argv: list[str] | None = None) -> int:
         if weights == "fp32" and err > 1e-5 or weights == "int8" and eager_acc - edge_acc > 0.005:
             print(f"FAIL: edge accuracy {edge_acc:.4f} vs eager {eager_acc:.4f}, "
                   f"max logit error {err:.2e} (relative to max |logit|)")  # fmt: skip
+            failed = True
+    if args.device == "webgpu":  # the exported fp32 CNN on the webgpu executor too
+        fp32 = os.path.join(args.out, "digits_cnn.wisp")
+        gpu_acc, ms, executor, logits = run_edge(fp32, x, y, "webgpu")
+        err = ((logits - eager).abs().max() / eager.abs().max()).item()
+        print(f"edge [fp32]: executor={executor} accuracy {gpu_acc * 100:.1f}% "
+              f"({len(y)} images in {ms:.1f} ms), max logit error {err:.1e}")  # fmt: skip
+        if err > 1e-4:  # f32 kernels in another summation order (see test_webgpu_executor)
+            print(f"FAIL: webgpu executor logits differ by {err:.2e} (relative)")
             failed = True
     few = min(len(y), 16)
     py_acc, ms, executor, _ = run_edge(path, x[:few], y[:few], "python")

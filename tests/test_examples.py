@@ -39,6 +39,28 @@ def test_example_runs_quick(script: Path) -> None:
     assert proc.stdout.strip(), f"{script.name} printed nothing"
 
 
+def _no_webgpu() -> str | None:
+    from wisp import backends
+
+    try:
+        backends.get("webgpu")
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
+def test_train_digits_quick_on_webgpu(tmp_path: Path) -> None:
+    """Training on the webgpu device (lavapipe in CI: slow, so --quick only)."""
+    why = _no_webgpu()
+    if why:
+        pytest.skip(f"no webgpu: {why}")
+    proc = run(ROOT / "examples" / "train_digits.py", "--quick", "--device", "webgpu",
+               "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "CNN on webgpu: test accuracy" in proc.stdout, proc.stdout
+    assert "executor=webgpu" in proc.stdout, proc.stdout
+
+
 def test_tiny_demo_loss_falls_with_steps_flag() -> None:
     proc = run(ROOT / "examples" / "tiny_demo.py", "--steps", "40")
     assert proc.returncode == 0, proc.stdout + proc.stderr

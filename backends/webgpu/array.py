@@ -23,7 +23,7 @@ def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
 class GPUArray:
     """A view: `storage` + `offset` + `strides` (elements) + `shape` + logical `dtype` name."""
 
-    __slots__ = ("storage", "shape", "strides", "offset", "dtype", "__weakref__")
+    __slots__ = ("storage", "shape", "strides", "offset", "dtype", "_contiguous", "__weakref__")
 
     def __init__(
         self,
@@ -36,7 +36,12 @@ class GPUArray:
         self.storage = storage
         self.shape = tuple(shape)
         self.dtype = dtype
-        self.strides = contiguous_strides(self.shape) if strides is None else tuple(strides)
+        if strides is None:
+            self.strides = contiguous_strides(self.shape)
+            self._contiguous: bool | None = True
+        else:
+            self.strides = tuple(strides)
+            self._contiguous = None  # computed on first use (views are immutable)
         self.offset = offset
 
     @property
@@ -49,13 +54,14 @@ class GPUArray:
 
     @property
     def is_contiguous(self) -> bool:
-        if self.size <= 1:
-            return True
-        return all(
-            st == cs
-            for s, st, cs in zip(self.shape, self.strides, contiguous_strides(self.shape))
-            if s != 1
-        )
+        c = self._contiguous
+        if c is None:
+            c = self._contiguous = self.size <= 1 or all(
+                st == cs
+                for s, st, cs in zip(self.shape, self.strides, contiguous_strides(self.shape))
+                if s != 1
+            )
+        return c
 
     def view(self, shape: tuple[int, ...], strides: tuple[int, ...], offset: int) -> GPUArray:
         return GPUArray(self.storage, shape, self.dtype, strides, offset)

@@ -41,13 +41,18 @@ _HOST_DEVICE_DTYPE = {
 }
 
 
+_PAD = [(0,) * (MAX_RANK - n) for n in range(MAX_RANK + 1)]
+
+
 def _dims8(values: tuple[int, ...], fmt: str) -> tuple[Any, ...]:
     """Pad a shape/strides tuple to the 8 slots the kernels' uniforms hold."""
-    return tuple(values) + (0,) * (MAX_RANK - len(values))
+    return (*values, *_PAD[len(values)])
 
 
 def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     """NumPy's broadcasting; a mismatch names both shapes."""
+    if len(shapes) == 2 and shapes[0] == shapes[1]:
+        return tuple(shapes[0])
     rank = max(len(s) for s in shapes)
     out = []
     for i in range(rank):
@@ -68,6 +73,7 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
     """WGSL kernels over `GPUArray` buffers, recorded on `runtime` and submitted in batches."""
 
     device = "webgpu"
+    has_float64 = False  # WGSL has no f64: the core picks float32 intermediates here
 
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
@@ -142,10 +148,13 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
         else:
             arr = np.asarray(data, dtype=None if dtype is None else np.dtype(dtype))
             if dtype is None and arr.dtype == np.float64:
-                raise TypeError(
-                    "the webgpu device has no float64: give dtype=float32 (or make the data "
-                    "float32 first)"
-                )
+                if hasattr(data, "dtype"):  # a float64 array: say so rather than round it
+                    raise TypeError(
+                        "the webgpu device has no float64: give dtype=float32 (or make the "
+                        "data float32 first)"
+                    )
+                # Python floats: the core casts them to the default float dtype anyway
+                arr = arr.astype(np.float32)
         name = str(arr.dtype)
         self._check_dtype(name)
         dev = _HOST_DEVICE_DTYPE[name]
@@ -190,7 +199,7 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
         return self.new(shape, dtype)
 
     def copy(self, buf: GPUArray) -> GPUArray:
-        return self._map(buf, "x", buf.dtype)
+        return self._map(buf, _store(buf.dtype, "x"), buf.dtype)
 
     def contiguous(self, buf: GPUArray) -> GPUArray:
         return buf if buf.is_contiguous else self.copy(buf)
@@ -215,6 +224,8 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
 
     def expand(self, a: GPUArray, shape: tuple[int, ...]) -> GPUArray:
         shape = tuple(shape)
+        if shape == a.shape:
+            return a
         lead = len(shape) - a.ndim
         if lead < 0:
             raise ValueError(f"cannot expand shape {a.shape} to {shape}")
@@ -248,31 +259,81 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
             return y
         if a.ndim > MAX_RANK:
             raise ValueError(f"webgpu kernels take at most {MAX_RANK} dims, got {a.ndim}")
-        contiguous = a.is_contiguous and y.is_contiguous
+        big = self.rt.max_binding
+        if a.storage.size > big or y.storage.size > big:
+            for count, (ba, oa, sa), (by, oy, sy) in self._chunks([a, y], n):
+                self._map_dispatch(
+                    (count,), (sa,), (sy,), count, oa, oy, ba, by, a.dtype, y.dtype, expr, s0, s1
+                )
+            return y
+        self._map_dispatch(
+            a.shape, a.strides, y.strides, n, a.offset, y.offset, self._bind(a), self._bind(y),
+            a.dtype, y.dtype, expr, s0, s1, a.is_contiguous and y.is_contiguous,
+        )  # fmt: skip
+        return y
+
+    def _map_dispatch(
+        self, shape, sx, sy, n, ox, oy, bx, by, dx, dy, expr, s0, s1, contiguous=None
+    ) -> None:
+        if contiguous is None:  # a split chunk: rank 1, strides 1 (or 0 for a broadcast)
+            contiguous = sx == (1,) and sy == (1,)
         pipe = self.rt.pipeline(
             "unary",
             {
-                "TX": STORAGE_TYPE[a.dtype],
-                "TY": STORAGE_TYPE[y.dtype],
-                "TC": COMPUTE_TYPE[a.dtype],
+                "TX": STORAGE_TYPE[dx],
+                "TY": STORAGE_TYPE[dy],
+                "TC": COMPUTE_TYPE[dx],
                 "EXPR": expr,
                 "CONTIGUOUS": "true" if contiguous else "false",
             },
         )
         params = struct.pack(
             "<8I8i8i4I2f",
-            *_dims8(a.shape, "I"),
-            *_dims8(a.strides, "i"),
-            *_dims8(y.strides, "i"),
+            *_dims8(shape, "I"),
+            *_dims8(sx, "i"),
+            *_dims8(sy, "i"),
             n,
-            a.ndim,
-            a.offset,
-            y.offset,
+            len(shape),
+            ox,
+            oy,
             s0,
             s1,
         )
-        self.rt.dispatch(pipe, [self._bind(a), self._bind(y)], _pad16(params), grid(n, 256))
-        return y
+        self.rt.dispatch(pipe, [bx, by], _pad16(params), grid(n, 256))
+
+    def _chunks(self, arrays: list[GPUArray], n: int) -> Any:
+        """Split an elementwise dispatch over storages larger than one binding may be.
+
+        Yields (count, per array (binding, element offset, stride)) for consecutive runs of
+        the n output elements: each contiguous array is bound as a 256-byte-aligned subrange
+        around its run, a broadcast single element as the few bytes around it. Any other
+        layout cannot be cut into flat runs: a MemoryError says so.
+        """
+        align = self.rt.offset_align
+        # elements per chunk: the binding holds the run plus up to `align` bytes before it
+        step = (self.rt.max_binding - align) // 4 // 256 * 256
+        if step <= 0:
+            raise MemoryError(f"storage binding limit {self.rt.max_binding} is too small")
+        for arr in arrays:
+            if not (arr.is_contiguous or not any(arr.strides)):
+                raise MemoryError(
+                    f"an elementwise kernel over a {n}-element array exceeds this adapter's "
+                    f"storage binding limit ({self.rt.max_binding} bytes) and reads a strided "
+                    f"view (shape {arr.shape}, strides {arr.strides}) it cannot split; make "
+                    "the operands contiguous first"
+                )
+        for start in range(0, n, step):
+            count = min(step, n - start)
+            parts = []
+            for arr in arrays:
+                isz = itemsize(arr.dtype)
+                flat = arr.size <= 1 or any(arr.strides)  # else a broadcast single element
+                byte = (arr.offset + (start if flat and arr.size > 1 else 0)) * isz
+                base = byte // align * align
+                want = count if flat and arr.size > 1 else 1
+                size = (byte - base + want * isz + 3) & ~3
+                parts.append(((arr.storage, base, size), (byte - base) // isz, int(flat)))
+            yield count, *parts
 
     def _zip(
         self,
@@ -295,16 +356,32 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
             return z
         if len(shape) > MAX_RANK:
             raise ValueError(f"webgpu kernels take at most {MAX_RANK} dims, got {len(shape)}")
-        contiguous = a.is_contiguous and b.is_contiguous and z.is_contiguous
+        big = self.rt.max_binding
+        if max(a.storage.size, b.storage.size, z.storage.size) > big:
+            for count, (ba, oa, sa), (bb, ob, sb), (bz, oz, sz) in self._chunks([a, b, z], n):
+                self._zip_dispatch(
+                    (count,), (sa,), (sb,), (sz,), count, (oa, ob, oz), (ba, bb, bz),
+                    (a.dtype, b.dtype, z.dtype), expr, s0,
+                    sa == 1 and sb == 1 and sz == 1,
+                )  # fmt: skip
+            return z
+        self._zip_dispatch(
+            shape, a.strides, b.strides, z.strides, n, (a.offset, b.offset, z.offset),
+            (self._bind(a), self._bind(b), self._bind(z)), (a.dtype, b.dtype, z.dtype), expr, s0,
+            a.is_contiguous and b.is_contiguous and z.is_contiguous,
+        )  # fmt: skip
+        return z
+
+    def _zip_dispatch(self, shape, sa, sb, sz, n, offsets, binds, dtypes, expr, s0, contiguous):
+        da, db, dz = dtypes
         # a float16 op with a float32 scalar computes in float32 (the scalar stays exact)
-        tc = COMPUTE_TYPE[a.dtype]
         pipe = self.rt.pipeline(
             "binary",
             {
-                "TX": STORAGE_TYPE[a.dtype],
-                "TY": STORAGE_TYPE[b.dtype],
-                "TZ": STORAGE_TYPE[z.dtype],
-                "TC": tc,
+                "TX": STORAGE_TYPE[da],
+                "TY": STORAGE_TYPE[db],
+                "TZ": STORAGE_TYPE[dz],
+                "TC": COMPUTE_TYPE[da],
                 "EXPR": expr,
                 "CONTIGUOUS": "true" if contiguous else "false",
             },
@@ -312,38 +389,15 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
         params = struct.pack(
             "<8I8i8i8i5If",
             *_dims8(shape, "I"),
-            *_dims8(a.strides, "i"),
-            *_dims8(b.strides, "i"),
-            *_dims8(z.strides, "i"),
+            *_dims8(sa, "i"),
+            *_dims8(sb, "i"),
+            *_dims8(sz, "i"),
             n,
             len(shape),
-            a.offset,
-            b.offset,
-            z.offset,
+            *offsets,
             s0,
         )
-        self.rt.dispatch(
-            pipe, [self._bind(a), self._bind(b), self._bind(z)], _pad16(params), grid(n, 256)
-        )
-        return z
-
-    def neg(self, a):
-        return self._map(a, _store(a.dtype, "-x"), a.dtype)
-
-    def exp(self, a):
-        return self._map(a, _store(a.dtype, "exp(x)"), a.dtype)
-
-    def add(self, a, b):
-        return self._zip(a, b, _store(_dt(a, b), "x + y"))
-
-    def sub(self, a, b):
-        return self._zip(a, b, _store(_dt(a, b), "x - y"))
-
-    def mul(self, a, b):
-        return self._zip(a, b, _store(_dt(a, b), "x * y"))
-
-    def div(self, a, b):
-        return self._zip(a, b, _store(_dt(a, b), "x / y"))
+        self.rt.dispatch(pipe, list(binds), _pad16(params), grid(n, 256))
 
 
 def _dt(a: Any, b: Any) -> str:
@@ -359,6 +413,8 @@ def _store(dtype: str, expr: str) -> str:
 def cast_expr(src: str, dst: str, x: str) -> str:
     """WGSL converting `x` (compute type of `src`) to the storage type of `dst`."""
     if dst == "bool":
+        if src in FLOAT_DTYPES:  # by bits: compilers may fold `NaN != 0` to false
+            return f"select(0u, 1u, (bitcast<u32>(f32({x})) & 0x7fffffffu) != 0u)"
         return f"select(0u, 1u, {x} != {COMPUTE_TYPE[src]}(0))"
     if dst == "uint8":  # wrap like NumPy/torch: -1 -> 255
         return f"u32(i32({x})) & 255u" if src in FLOAT_DTYPES else f"u32({x}) & 255u"

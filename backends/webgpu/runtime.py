@@ -7,9 +7,13 @@ with the same methods and the same kernels run there.
 Rules kept here (DESIGN §4):
 - work is recorded, not run: `dispatch` appends to a list; `flush` encodes the list into one
   compute pass and submits without waiting. Only `read` waits (`.numpy()/.item()`).
-- a freed storage returns to a size-bucketed pool only at the next flush: a pooled buffer
-  may then be written by `queue.write_buffer` (which runs before any later submit) without
-  racing a recorded dispatch that still reads it.
+- a freed storage goes back to a size-bucketed pool at once, for kernel outputs only: the
+  dispatches of one pass run in order (WebGPU orders storage accesses between dispatches),
+  so a later kernel may overwrite a buffer an earlier recorded one reads. Uploads
+  (`queue.write_buffer`, which runs before the next submit, i.e. before recorded work) take
+  only buffers freed before the last flush, so they never race a recorded dispatch. Recorded
+  dispatches hold the raw GPU buffers, not the `Storage`, so freeing is not delayed by them.
+  Anything else that writes a live storage from the host must `flush()` first.
 - every size is rounded up to 4 bytes (WebGPU copies and writes need it).
 """
 
@@ -27,6 +31,7 @@ from .wgsl import render
 MAX_PENDING = 512
 UNIFORM_ALIGN = 256  # the largest minUniformBufferOffsetAlignment WebGPU allows
 MAX_GROUPS = 65535  # maxComputeWorkgroupsPerDimension's guaranteed minimum
+MAX_BIND_GROUPS = 8192  # cached bind groups (cleared when full)
 
 
 def bucket(nbytes: int) -> int:
@@ -50,6 +55,19 @@ def grid(n: int, per_group: int) -> tuple[int, int, int]:
     return MAX_GROUPS, y, 1
 
 
+# the limits that shape our kernels, in `describe()` (and so `wisp info`)
+_REPORTED_LIMITS = (
+    "max-storage-buffer-binding-size",
+    "max-buffer-size",
+    "max-storage-buffers-per-shader-stage",
+    "max-compute-workgroup-storage-size",
+    "max-compute-invocations-per-workgroup",
+    "max-compute-workgroup-size-x",
+    "max-compute-workgroups-per-dimension",
+    "min-storage-buffer-offset-alignment",
+)
+
+
 class Storage:
     """One pooled GPU allocation; goes back to the pool when the last view of it dies."""
 
@@ -70,14 +88,20 @@ class WgpuRuntime:
         self.features = set(device.features)
         self.limits = dict(device.limits)
         self.max_binding = int(self.limits.get("max-storage-buffer-binding-size", 128 << 20))
+        # a storage binding's byte offset must be a multiple of the adapter's alignment;
+        # 256 is the largest WebGPU allows, so it suits every adapter (split dispatches)
+        self.offset_align = 256
         self.has_f16 = "shader-f16" in self.features
         self._usage = (
             wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
         )
-        self._pool: dict[int, list[Any]] = {}
-        self._freed: list[tuple[int, Any]] = []
+        self._pool: dict[int, list[Any]] = {}  # freed before the last flush: any use
+        self._recent: dict[int, list[Any]] = {}  # freed since: kernel outputs only
         self._pipelines: dict[Any, Any] = {}
+        self._names: dict[Any, str] = {}  # pipeline -> "name (substitutions)" for errors
         self._pending: list[tuple[Any, Sequence[Any], bytes, tuple[int, int, int]]] = []
+        self._ubuf: Any = None  # the uniform arena, reused by every flush (grown on demand)
+        self._bind_groups: dict[tuple, Any] = {}
         self.stats = {"dispatches": 0, "submits": 0, "pipelines": 0, "allocs": 0, "reads": 0}
 
     # ------------------------------------------------------------------ setup
@@ -89,12 +113,17 @@ class WgpuRuntime:
             import wgpu
         except ImportError as exc:
             raise RuntimeError("wgpu-py is not installed (pip install 'wisp-ml[webgpu]')") from exc
-        adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+        hint = (
+            "on Linux without a GPU: apt-get install mesa-vulkan-drivers for the lavapipe "
+            "software adapter"
+        )
+        try:
+            adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+        except RuntimeError as exc:  # wgpu-native rejects the request when nothing is found
+            detail = " ".join(str(exc).split())
+            raise RuntimeError(f"no WebGPU adapter found ({hint}): {detail}") from exc
         if adapter is None:
-            raise RuntimeError(
-                "no WebGPU adapter found (on Linux without a GPU: apt-get install "
-                "mesa-vulkan-drivers for the lavapipe software adapter)"
-            )
+            raise RuntimeError(f"no WebGPU adapter found ({hint})")
         wanted = (
             "max-storage-buffer-binding-size",
             "max-buffer-size",
@@ -112,38 +141,46 @@ class WgpuRuntime:
     def describe(self) -> dict[str, Any]:
         """Adapter name, backend, type and the limits that shape our kernels (`wisp info`)."""
         info = self.adapter.info
-        return {
+        out = {
             "adapter": info.get("device") or info.get("description") or "?",
             "vendor": info.get("vendor", ""),
+            "driver": info.get("description", ""),
             "backend": info.get("backend_type", ""),
             "type": info.get("adapter_type", ""),
+            # a software rasterizer (lavapipe, SwiftShader, WARP) reports type CPU
             "fallback": info.get("adapter_type", "") == "CPU",
             "shader-f16": self.has_f16,
-            "max-storage-buffer-binding-size": self.max_binding,
-            "max-buffer-size": int(self.limits.get("max-buffer-size", 0)),
-            "max-compute-invocations-per-workgroup": int(
-                self.limits.get("max-compute-invocations-per-workgroup", 256)
-            ),
         }
+        for key in _REPORTED_LIMITS:
+            if key in self.limits:
+                out[key] = int(self.limits[key])
+        return out
 
     # ------------------------------------------------------------------ memory
-    def alloc(self, nbytes: int) -> Storage:
-        """A storage of at least `nbytes` (pooled; contents undefined)."""
+    def alloc(self, nbytes: int, upload: bool = False) -> Storage:
+        """A storage of at least `nbytes` (pooled; contents undefined). Only GPU work may
+        write it unless `upload` (see the module notes)."""
         size = bucket(nbytes)
         free = self._pool.get(size)
+        if not free and not upload:
+            free = self._recent.get(size)
         if free:
             gpu = free.pop()
         else:
             gpu = self.device.create_buffer(size=size, usage=self._usage)
             self.stats["allocs"] += 1
         st = Storage(gpu, nbytes, size)
-        weakref.finalize(st, self._freed.append, (size, gpu))
+        # NOTE: a bound method of the runtime, not of a pool list: flush swaps the lists
+        weakref.finalize(st, self._release, size, gpu)
         return st
+
+    def _release(self, size: int, gpu: Any) -> None:
+        self._recent.setdefault(size, []).append(gpu)
 
     def upload(self, data: Any) -> Storage:
         """A new storage holding `data` (bytes-like)."""
         mv = memoryview(data).cast("B")
-        st = self.alloc(len(mv))
+        st = self.alloc(len(mv), upload=True)
         if len(mv):
             if len(mv) % 4:
                 mv = memoryview(bytes(mv) + bytes(4 - len(mv) % 4))
@@ -168,11 +205,17 @@ class WgpuRuntime:
         pipe = self._pipelines.get(key)
         if pipe is None:
             code = render(name, subs)
-            module = self.device.create_shader_module(code=code, label=name)
-            pipe = self.device.create_compute_pipeline(
-                layout="auto", compute={"module": module, "entry_point": "main"}, label=name
-            )
+            try:
+                module = self.device.create_shader_module(code=code, label=name)
+                pipe = self.device.create_compute_pipeline(
+                    layout="auto", compute={"module": module, "entry_point": "main"}, label=name
+                )
+            except self.wgpu.GPUError as exc:
+                # wgpu's message names only the label: say which instance failed to compile
+                detail = ", ".join(f"{k}={v!r}" for k, v in sorted(subs.items()))
+                raise type(exc)(f"WGSL kernel {name!r} ({detail}) failed: {exc}") from exc
             self._pipelines[key] = pipe
+            self._names[pipe] = f"{name!r} ({', '.join(f'{k}={v!r}' for k, v in key[1])})"
             self.stats["pipelines"] += 1
         return pipe
 
@@ -186,7 +229,8 @@ class WgpuRuntime:
     ) -> None:
         """Record one dispatch: binding 0 is the uniform `params`, 1.. the storages given as
         (storage, byte offset, byte size). Nothing runs until `flush`."""
-        self._pending.append((pipe, bindings, params, groups))
+        # the raw buffers: a Storage freed now may be reused by a later kernel (see above)
+        self._pending.append((pipe, [(st.gpu, o, n) for st, o, n in bindings], params, groups))
         self.stats["dispatches"] += 1
         if len(self._pending) >= MAX_PENDING:
             self.flush()
@@ -202,33 +246,54 @@ class WgpuRuntime:
                 offsets.append(len(arena))
                 arena += params or bytes(16)
                 arena += bytes(-len(arena) % UNIFORM_ALIGN)
-            ubuf = self.device.create_buffer_with_data(data=arena, usage=wgpu.BufferUsage.UNIFORM)
+            ubuf = self._ubuf
+            if ubuf is None or ubuf.size < len(arena):
+                self._bind_groups.clear()  # they name the old arena
+                size = max(len(arena), 64 * UNIFORM_ALIGN)
+                ubuf = self._ubuf = self.device.create_buffer(
+                    size=1 << (size - 1).bit_length(),
+                    usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST,
+                )
+            # Queue order makes the reuse safe: this write runs after every earlier submit.
+            self.queue.write_buffer(ubuf, 0, arena)
             enc = self.device.create_command_encoder()
             cpass = enc.begin_compute_pass()
+            groups_cache = self._bind_groups
             for (pipe, bindings, params, groups), off in zip(pending, offsets):
-                entries = [
-                    {
-                        "binding": 0,
-                        "resource": {"buffer": ubuf, "offset": off, "size": max(16, len(params))},
-                    }
-                ]
-                for i, (st, boff, bsize) in enumerate(bindings, 1):
-                    size = max(4, (bsize + 3) & ~3)
-                    entries.append(
-                        {"binding": i, "resource": {"buffer": st.gpu, "offset": boff, "size": size}}
-                    )
-                group = self.device.create_bind_group(
-                    layout=pipe.get_bind_group_layout(0), entries=entries
-                )
+                # A loop records the same kernels over the same pooled buffers at the same
+                # arena offsets step after step: reuse their bind groups (creating one is
+                # most of a flush's cost). The key holds the buffers themselves.
+                key = (pipe, off, len(params), *bindings)
+                group = groups_cache.get(key)
+                if group is None:
+                    try:
+                        group = self._bind_group(pipe, ubuf, off, params, bindings)
+                    except self.wgpu.GPUError as exc:  # name the kernel, not just the call
+                        sizes = [size for _, _, size in bindings]
+                        raise type(exc)(
+                            f"WGSL kernel {self._names.get(pipe, '?')} with storage bindings "
+                            f"of {sizes} bytes: {exc}"
+                        ) from exc
+                    if len(groups_cache) >= MAX_BIND_GROUPS:
+                        groups_cache.clear()
+                    groups_cache[key] = group
                 cpass.set_pipeline(pipe)
                 cpass.set_bind_group(0, group)
                 cpass.dispatch_workgroups(*groups)
             cpass.end()
             self.queue.submit([enc.finish()])
             self.stats["submits"] += 1
-        freed, self._freed = self._freed, []
-        for size, gpu in freed:
-            self._pool.setdefault(size, []).append(gpu)
+        recent, self._recent = self._recent, {}
+        for size, gpus in recent.items():
+            self._pool.setdefault(size, []).extend(gpus)
+
+    def _bind_group(self, pipe: Any, ubuf: Any, off: int, params: bytes, bindings: Any) -> Any:
+        size = max(16, len(params))
+        entries = [{"binding": 0, "resource": {"buffer": ubuf, "offset": off, "size": size}}]
+        for i, (gpu, boff, bsize) in enumerate(bindings, 1):
+            res = {"buffer": gpu, "offset": boff, "size": max(4, (bsize + 3) & ~3)}
+            entries.append({"binding": i, "resource": res})
+        return self.device.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=entries)
 
     def sync(self) -> None:
         """Wait for all submitted work (benchmarks; reads already wait)."""

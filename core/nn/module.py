@@ -657,18 +657,25 @@ class Module:
         """
         dev, dt = _parse_to(args, kwargs)
 
+        def cast(t: Tensor) -> Tensor:
+            if dt is not None and t.dtype.is_floating_point and t.dtype is not dt:
+                return Tensor._make(t._backend.cast(t._data, dt.name), t._backend, False)
+            return t
+
         def convert(t: Tensor) -> Tensor:
-            out = t
+            # cast where the dtype exists: before a move onto a device without float64
+            # (webgpu), after a move off one
+            out = cast(t) if dt is not D.float64 or getattr(t._backend, "has_float64", True) else t
             if dev is not None and dev.type != t._backend.device:
                 be = get_backend(dev)
                 out = Tensor._make(
-                    be.from_host(t._backend.to_host(t._data), t._backend.dtype_name(t._data)),
+                    be.from_host(
+                        out._backend.to_host(out._data), out._backend.dtype_name(out._data)
+                    ),
                     be,
                     False,
                 )
-            if dt is not None and out.dtype.is_floating_point and out.dtype is not dt:
-                out = Tensor._make(out._backend.cast(out._data, dt.name), out._backend, False)
-            return out
+            return cast(out)
 
         return self._apply(convert)
 

@@ -9,13 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from op_db import DEVICE
+from op_db import DEVICE, TOL, dtype_skip
 
 import wisp
 
+# float64 where the device has it (webgpu: float32; these checks are exact either way)
+WIDE = wisp.float32 if dtype_skip("float64") else wisp.float64
+
 
 def T(data: Any, grad: bool = False, dtype: Any = None) -> wisp.Tensor:  # noqa: N802
-    return wisp.tensor(data, dtype=dtype or wisp.float64, device=DEVICE, requires_grad=grad)
+    return wisp.tensor(data, dtype=dtype or WIDE, device=DEVICE, requires_grad=grad)
 
 
 def np_(t: Any) -> np.ndarray:
@@ -300,7 +303,8 @@ def test_diamond_graph_matches_torch() -> None:
         g = T(cot) if m is wisp else torch.tensor(cot)
         e.backward(g)
         grads.append(np_(x.grad))
-    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+    rtol = 1e-12 if WIDE is wisp.float64 else TOL["float32"][0]
+    np.testing.assert_allclose(grads[0], grads[1], rtol=rtol)
 
 
 def test_leaf_used_in_many_places() -> None:
@@ -484,7 +488,8 @@ def test_legacy_empty_tensor_in_cat_gets_a_gradient():
     x = T([[1.0, 2.0], [3.0, 4.0]], grad=True)
     wisp.cat([e, x]).sum().backward()
     assert e.grad is not None and e.grad.shape == (0,)
-    assert wisp.cat([T([], dtype=wisp.float64), x.detach().float()]).dtype is wisp.float64
+    if WIDE is wisp.float64:  # an empty float64 tensor still promotes
+        assert wisp.cat([T([], dtype=wisp.float64), x.detach().float()]).dtype is wisp.float64
 
 
 def test_empty_batch_flows_through_conv_and_pool_backward():

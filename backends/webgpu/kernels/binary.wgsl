@@ -2,6 +2,7 @@
 // $TX/$TY/$TZ: storage types; $TC: compute type; $EXPR: the op on `x, y: $TC`.
 $ENABLE
 //!include index
+//!include math
 
 struct Params {
     shape: array<vec4<u32>, 2>,

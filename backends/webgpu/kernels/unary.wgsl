@@ -3,6 +3,7 @@
 // p.s0/p.s1: float scalars some ops use (clip bounds, a slope).
 $ENABLE
 //!include index
+//!include math
 
 struct Params {
     shape: array<vec4<u32>, 2>,

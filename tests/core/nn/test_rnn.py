@@ -5,6 +5,7 @@ cotangent. float32 tolerance: rtol 1e-5, atol 1e-6 (float64: 1e-10)."""
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -84,7 +85,11 @@ KINDS = ["RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_sequence_matches_torch(kind, num_layers, bidirectional, batch_first, with_state):
-    torch.manual_seed(hash((kind, num_layers, bidirectional, batch_first, with_state)) % 2**31)
+    # NOTE: crc32, not hash(): str hashes change per process (PYTHONHASHSEED), and a seed
+    # that changes from run to run makes the comparison flaky
+    torch.manual_seed(
+        zlib.crc32(repr((kind, num_layers, bidirectional, batch_first, with_state)).encode())
+    )
     tm, wm = _pair(
         kind, I, H, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first
     )
