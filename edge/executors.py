@@ -41,6 +41,8 @@ INPLACE_OPS = frozenset(
         "relu silu relu6 hardtanh leaky_relu clamp add sub mul softmax log_softmax batch_norm"
     ).split()
 )
+# ops whose numpy kernel can apply a following relu itself (ctx.relu)
+FUSE_RELU_OPS = frozenset("conv1d conv2d conv3d linear".split())
 # ops that may write their output into a buffer kept between runs (ctx.reuse)
 REUSE_OPS = frozenset("conv1d conv2d conv3d linear".split())
 
@@ -175,15 +177,38 @@ class NumpyExecutor:
             self.template[i] = self._constant(graph, i, decoded)
         self.slot_none = n
         self.inplace = [self.plan.may_overwrite(k) for k in range(len(graph.nodes))]
+        fused = self._fused_relus()
 
         def make(k: int) -> Callable[..., Any]:
             node = graph.nodes[k]
+            if k in fused.values():  # the producer already applied it
+                return _identity
             consts = [self.template[i] if i != NO_VALUE else None for i in node.inputs]
             ctx = K.Ctx(consts, self.inplace[k], self.plan.may_reuse(k), len(node.outputs))
+            ctx.relu = k in fused
             return K.make_kernel(node.op, self.plan.attrs[k], ctx)
 
         self.steps = _steps(self.plan, make, n)
         self._lock = threading.Lock()  # reused buffers: one run at a time per model
+
+    def _fused_relus(self) -> dict[int, int]:
+        """{conv/linear node: the relu node folded into it}: the relu may overwrite its
+        input in place (sole reader, private memory), so the producer can apply it while
+        its output is still in cache, saving a pass over memory and a step."""
+        nodes, plan = self.plan.graph.nodes, self.plan
+        readers: dict[int, int] = {}
+        for node in nodes:
+            for i in node.inputs:
+                readers[i] = readers.get(i, 0) + 1
+        fused = {}
+        for k, node in enumerate(nodes):
+            if node.op != "relu" or not self.inplace[k]:
+                continue
+            v = node.inputs[0]
+            p = plan.producer[v]
+            if p >= 0 and nodes[p].op in FUSE_RELU_OPS and readers.get(v) == 1:
+                fused[p] = k
+        return fused
 
     def _constant(self, graph: Graph, i: int, decoded: dict[int, Any]) -> Any:
         K, v = self.K, graph.values[i]
@@ -221,6 +246,10 @@ class NumpyExecutor:
         with self._lock, self.K.quiet():
             _run_steps(self.steps, env, observe, self.plan.graph)
         return [env[i] for i in self.plan.graph.outputs]
+
+
+def _identity(x: Any) -> Any:
+    return x
 
 
 def _raw_numpy(K: Any, v: Value) -> Any:
@@ -390,9 +419,16 @@ def host_input(value: Any, dtype: str, expected: Sequence[Any]) -> tuple[HostArr
     return HostArray(flat, shape, given or dtype), shape, given or dtype
 
 
+def _webgpu_executor(graph: Graph) -> Any:
+    from .webgpu_executor import WebGPUExecutor  # wgpu (and NumPy) load only when chosen
+
+    return WebGPUExecutor(graph)
+
+
 EXECUTORS: dict[str, Callable[[Graph], Any]] = {
     "numpy": NumpyExecutor,
     "python": PythonExecutor,
+    "webgpu": _webgpu_executor,
 }
 
 

@@ -47,22 +47,54 @@ def _check_executor(name: str) -> None:
         raise ValueError(f"unknown executor {name!r} (expected one of: {', '.join(names)})")
 
 
+def _webgpu_for_auto(graph: Graph) -> tuple[bool, str]:
+    """Whether "auto" runs `graph` on webgpu, and why (not): only on a hardware adapter.
+
+    A software adapter (lavapipe, SwiftShader, WARP: adapter type CPU) runs WGSL far slower
+    than NumPy on the same cores, so auto keeps numpy/python there. Without wgpu-py
+    installed nothing is probed (no adapter start-up cost).
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("wgpu") is None:
+        return False, ""
+    from .. import backends
+    from .webgpu_executor import unsupported
+
+    try:
+        info = backends.get("webgpu").rt.describe()
+    except RuntimeError as exc:
+        return False, f"webgpu unavailable: {exc}"
+    if info["fallback"]:
+        return False, f"webgpu skipped: {info['adapter']} is a software (CPU) adapter"
+    missing = unsupported(graph)
+    if missing:
+        return False, f"webgpu skipped: it cannot run {', '.join(missing)}"
+    return True, f"webgpu on {info['adapter']} ({info['backend']})"
+
+
 class Model:
     """A loaded graph and the executor that runs it. Get one from `wisp.edge.load`.
 
     `run` takes positional arrays (one per graph input, in order) or one dict by input
     name; it returns one array for a one-output graph, else a tuple, or a dict by output
-    name when given a dict. The `numpy` executor returns NumPy arrays, the `python` one
-    `HostArray`s (`.tolist()`, `numpy.asarray(...)`).
+    name when given a dict. The `numpy` and `webgpu` executors return NumPy arrays, the
+    `python` one `HostArray`s (`.tolist()`, `numpy.asarray(...)`).
     """
 
     def __init__(self, graph: Graph, executor: str = "auto") -> None:
         _check_executor(executor)
         self.executor_note = ""
         if executor == "auto":
+            gpu, gpu_note = _webgpu_for_auto(graph)
             why = numpy_missing()
-            executor = "python" if why else "numpy"
-            self.executor_note = f"auto: {why}, using python" if why else "auto: NumPy found"
+            if gpu:
+                executor, self.executor_note = "webgpu", f"auto: {gpu_note}"
+            else:
+                executor = "python" if why else "numpy"
+                self.executor_note = f"auto: {why}, using python" if why else "auto: NumPy found"
+                if gpu_note:
+                    self.executor_note += f" ({gpu_note})"
         elif executor == "numpy":
             why = numpy_missing()
             if why:
@@ -154,8 +186,9 @@ def load(source: Any, executor: str = "auto") -> Model:
     """Load a `.wisp` model (a path, its bytes, a memoryview / mmap, or a `Graph`).
 
     The file is verified before anything sized by it is allocated: a malformed or hostile
-    file raises `wisp.ModelFormatError` naming the field. `executor` is "auto" (numpy when
-    importable, else python; `Model.executor` says which), "numpy" or "python".
+    file raises `wisp.ModelFormatError` naming the field. `executor` is "auto" (webgpu on a
+    hardware adapter, else numpy when importable, else python; `Model.executor` says which
+    and `Model.executor_note` why), "numpy", "python" or "webgpu".
 
     >>> import wisp.edge
     >>> wisp.edge.load(b"nope")
