@@ -1643,3 +1643,46 @@ def make_kernel(op: str, attrs: dict, consts: list) -> Kernel:
     if factory is None:
         raise NotImplementedError(f"the python executor has no kernel for op '{op}'")
     return factory(attrs, consts)
+
+
+def einsum_parse(equation: str, ranks: Sequence[int]) -> tuple[list[str], str]:
+    """Operand subscripts and the output subscripts of an einsum equation, with "..."
+    spelled as the capital letters A, B, ... (numbered from the right) so every dim has one
+    letter. Implicit outputs are the letters seen once, sorted, after the broadcast dims.
+
+    >>> einsum_parse("...ij,jk", [3, 2])
+    (['Aij', 'jk'], 'Aik')
+    """
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ranks):
+        raise ValueError(f"einsum: '{equation}' names {len(terms)} operands, got {len(ranks)}")
+    n_ell = 0
+    out_terms = []
+    for term, rank in zip(terms, ranks):
+        if not all(c.isalpha() and c.islower() or c == "." for c in term):
+            raise ValueError(f"einsum: '{equation}': only lower-case letters and '...' allowed")
+        if "..." in term:
+            k = rank - (len(term) - 3)
+            if k < 0:
+                raise ValueError(f"einsum: '{term}' has more letters than the rank {rank}")
+            n_ell = max(n_ell, k)
+            term = term.replace("...", "".join(chr(65 + k - 1 - i) for i in range(k)))
+        if len(term) != rank:
+            raise ValueError(f"einsum: '{term}' has {len(term)} letters for rank {rank}")
+        out_terms.append(term)
+    ell = "".join(chr(65 + n_ell - 1 - i) for i in range(n_ell))
+    if arrow:
+        out = rhs.replace("...", ell)
+    else:
+        letters = "".join(out_terms)
+        once = {c for c in letters if c.islower() and letters.count(c) == 1}
+        out = ell + "".join(sorted(once))
+    seen = set("".join(out_terms))
+    if any(c not in seen for c in out) or len(set(out)) != len(out):
+        raise ValueError(f"einsum: output '{rhs}' of '{equation}' is not valid")
+    return out_terms, out
+
+
+from . import pykernels_ext  # noqa: E402,F401 - registers the ONNX-born ops' kernels

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
-import os
 import sys
 import tempfile
 import time
@@ -37,10 +37,27 @@ import wisp.edge
 import wisp.export
 from wisp import nn
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops import NOISY, environment, fmt_time, load_avg, measure_steps, medians  # noqa: E402
+# NOTE: this file is named onnx.py, and Python puts its folder first on sys.path: drop that
+# entry so `import onnx` (in wisp.export.to_onnx) finds the package, not this script.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+import onnx  # noqa: E402, F401  (now, before bench/edge.py puts bench/ back on sys.path)
 
-from edge import example  # noqa: E402
+
+def _sibling(name: str) -> Any:
+    """A bench/ helper module loaded by path (bench/ is not on sys.path, see above)."""
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_ops = _sibling("ops")
+example = _sibling("edge").example
+NOISY, environment, fmt_time = _ops.NOISY, _ops.environment, _ops.fmt_time
+load_avg, measure_steps, medians = _ops.load_avg, _ops.measure_steps, _ops.medians
 
 TARGETS = {("digits_cnn", 1): 2.0, ("digits_cnn", 64): 1.2}
 

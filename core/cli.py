@@ -1,4 +1,5 @@
-"""The `wisp` command line: `wisp info`, `wisp inspect model.wisp`, `wisp run model.wisp`.
+"""The `wisp` command line: `wisp info`, `wisp inspect model.wisp`, `wisp run model.wisp`,
+`wisp convert model.onnx model.wisp`.
 
 Like the façade, this module ties the layers together: it is the one module of the core
 allowed to import `wisp.edge` (lazily, inside the commands; see tests/test_layering.py).
@@ -46,9 +47,14 @@ def info() -> int:
 
     print("edge executors (wisp.edge.load):")
     for name in EXECUTORS:
-        why = numpy_missing() if name == "numpy" else None
+        why = numpy_missing() if name == "numpy" else unavailable.get(name)
         print(f"  {name:<8} " + (f"unavailable: {why}" if why else "available"))
-    print("WebGPU adapters: none (the webgpu backend is not built yet)")
+    if "webgpu" in available:  # adapter, backend, type, software fallback, f16 and limits
+        print("WebGPU adapter:")
+        for key, value in backends.get("webgpu").rt.describe().items():
+            print(f"  {key:<38} {value}")
+    else:
+        print(f"WebGPU adapter: none ({unavailable.get('webgpu', 'not registered')})")
     return 0
 
 
@@ -148,6 +154,21 @@ def run(path: str, inputs: Sequence[str], executor: str, output: str | None) -> 
     return 0
 
 
+def convert(source: str, target: str, weights: str) -> int:
+    """Convert an ONNX model to a `.wisp` file (external data files next to the model)."""
+    import os
+
+    from .export.onnx_import import from_onnx
+
+    blob = from_onnx(source, weights=weights)
+    tmp = f"{target}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(blob)
+    os.replace(tmp, target)
+    print(f"{source} -> {target}: {_human(len(blob))} ({weights} weights)")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wisp", description="Wisp command line tools.")
     parser.add_argument("--version", action="version", version=f"wisp {__version__}")
@@ -166,6 +187,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--executor", default="auto", help="auto (default), numpy or python")
     p.add_argument("--output", help="save the output(s) as .npy instead of printing them")
+    p = sub.add_parser("convert", help="convert an ONNX model to a .wisp file")
+    p.add_argument("model", help="path to a .onnx file")
+    p.add_argument("output", help="path of the .wisp file to write")
+    p.add_argument(
+        "--weights",
+        default="fp32",
+        choices=("fp32", "fp16", "int8"),
+        help="store float weights as fp32 (default), fp16 or per-channel int8",
+    )
     return parser
 
 
@@ -179,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return inspect(args.model)
         if args.command == "run":
             return run(args.model, args.input, args.executor, args.output)
+        if args.command == "convert":
+            return convert(args.model, args.output, args.weights)
     except (OSError, ValueError, TypeError, RuntimeError, IndexError) as exc:
         # ModelFormatError is a ValueError: bad files end here, as one line, no traceback
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -20,7 +20,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..backends.pykernels import promote
+# Op semantics the executors (backends) and converters (export) share; export may not import
+# backends, so the registry, which defines the ops, hands these on.
+from ..backends.pykernels import (  # noqa: F401
+    adaptive_taps,
+    conv_pairs,
+    einsum_parse,
+    pool_geometry,
+    promote,
+)
 
 REQUIRED = object()  # attribute default meaning "must be given"
 ATTR_TYPES = ("int", "float", "bool", "str", "ints", "floats", "strs")
@@ -312,6 +320,12 @@ def _binary(s, t, a):
 
 def _compare(s, t, a):
     return [broadcast_shapes(s[0], s[1])], ["bool"]
+
+
+def _true_div(s, t, a):
+    """torch's true division: integer / integer gives float32."""
+    dtype = promote(t[0], t[1])
+    return [broadcast_shapes(s[0], s[1])], [dtype if dtype.startswith("float") else "float32"]
 
 
 def _where(s, t, a):
@@ -725,6 +739,7 @@ def _rules() -> dict[str, Rule]:
         rules[name] = _to_bool
     for name in "eq ne lt le gt ge logical_and logical_or".split():
         rules[name] = _compare
+    rules["div"] = _true_div
     for name in "sum mean max min prod logsumexp var".split():
         rules[name] = _reduce_rule(name)
     rules.update(
@@ -773,3 +788,167 @@ for _name, _rule in _rules().items():
     OPS[_name] = replace(OPS[_name], rule=_rule)
 _missing = [n for n, o in OPS.items() if o.rule is None]
 assert not _missing, f"ops without a shape rule: {_missing}"
+
+
+# ================================================================ ONNX-born ops
+# Ops that ONNX import needs and torch's functional set above does not give exactly. Each is
+# defined here with its rule in one place; like every op, they are only ever appended.
+
+
+def _onnx_op(name: str, inputs: str, outputs: str, rule: Rule, doc: str = "", **attrs: Any):
+    _op(name, inputs, outputs, doc, **attrs)
+    OPS[name] = replace(OPS[name], rule=rule)
+
+
+def _float_same(s, t, a):
+    return [s[0]], [t[0] if t[0] in FLOAT_DTYPES else "float32"]
+
+
+def _int_binary(s, t, a):
+    return [broadcast_shapes(s[0], s[1])], [promote(t[0], t[1])]
+
+
+def _topk(s, t, a):
+    x = list(s[0])
+    ax = _axis(a["axis"], len(x), "topk")
+    if a["k"] < 0 or (isinstance(x[ax], int) and a["k"] > x[ax]):
+        raise ValueError(f"op 'topk': k={a['k']} does not fit dim {ax} of {tuple(x)}")
+    x[ax] = a["k"]
+    return [tuple(x), tuple(x)], [t[0], "int64"]
+
+
+def _gather_nd(s, t, a):
+    x, idx, b = s[0], s[1], a["batch_dims"]
+    m = idx[-1] if idx else None
+    if not isinstance(m, int) or b < 0 or b + m > len(x) or len(idx) <= b:
+        raise ValueError(f"op 'gather_nd': index {idx} does not fit input {x} (batch_dims {b})")
+    return [tuple(idx[:-1]) + tuple(x[b + m :])], [t[0]]
+
+
+def _scatter_rule(op: str) -> Rule:
+    def rule(s, t, a):
+        if a["reduction"] not in ("none", "add", "mul", "max", "min"):
+            raise ValueError(f"op '{op}': unknown reduction {a['reduction']!r}")
+        return [s[0]], [t[0]]
+
+    return rule
+
+
+def _einsum(s, t, a):
+    terms, out = einsum_parse(a["equation"], [len(x) for x in s])
+    dims: dict[str, Dim] = {}
+    for term, shape in zip(terms, s):
+        for c, d in zip(term, shape):
+            old = dims.get(c, 1)
+            if old == 1 or (c.isupper() and d == 1):
+                dims[c] = d if old == 1 else old
+            elif d != old and isinstance(d, int) and isinstance(old, int):
+                raise ValueError(f"einsum: dim '{c}' is {old} in one operand and {d} in another")
+    dtype = t[0]
+    for other in t[1:]:
+        dtype = promote(dtype, other)
+    return [tuple(dims[c] for c in out)], [dtype]
+
+
+def _resize(s, t, a):
+    x = list(s[0])
+    axes = [_axis(ax, len(x), "resize") for ax in a["axes"]]
+    sizes, scales = a["sizes"], a["scales"]
+    if len(scales) != len(axes) or (sizes and len(sizes) != len(axes)):
+        raise ValueError(f"op 'resize': axes {axes}, sizes {sizes}, scales {scales} differ")
+    if a["mode"] not in ("nearest", "linear", "cubic"):
+        raise ValueError(f"op 'resize': unknown mode {a['mode']!r}")
+    if a["coordinate_transformation_mode"] not in RESIZE_COORDINATES:
+        raise ValueError(f"op 'resize': unknown coordinate_transformation_mode "
+                         f"{a['coordinate_transformation_mode']!r}")  # fmt: skip
+    if a["nearest_mode"] not in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
+        raise ValueError(f"op 'resize': unknown nearest_mode {a['nearest_mode']!r}")
+    if any(not 0 < v < math.inf for v in scales) or any(n < 0 for n in sizes):
+        raise ValueError(f"op 'resize': scales {scales} must be finite and > 0, sizes >= 0")
+    if a["roi"] and len(a["roi"]) != 2 * len(axes):
+        raise ValueError(f"op 'resize': roi {a['roi']} needs {2 * len(axes)} values")
+    for i, ax in enumerate(axes):
+        if sizes:
+            x[ax] = sizes[i]
+        elif isinstance(x[ax], int):
+            x[ax] = int(scales[i] * x[ax])
+        else:
+            x[ax] = f"floor({x[ax]}*{scales[i]})"
+    return [tuple(x)], [t[0]]
+
+
+RESIZE_COORDINATES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",
+                      "align_corners", "asymmetric", "tf_crop_and_resize")  # fmt: skip
+
+
+def _lrn(s, t, a):
+    if a["size"] < 1 or len(s[0]) < 2:
+        raise ValueError(f"op 'local_response_norm': size {a['size']} must be >= 1 and the "
+                         f"input {s[0]} needs a channel dim")  # fmt: skip
+    return [s[0]], [t[0]]
+
+
+def _bitshift(s, t, a):
+    if a["direction"] not in ("left", "right"):
+        raise ValueError(f"op 'bitshift': direction must be 'left' or 'right', "
+                         f"not {a['direction']!r}")  # fmt: skip
+    return _int_binary(s, t, a)
+
+
+def _det(s, t, a):
+    x = s[0]
+    if len(x) < 2 or (isinstance(x[-1], int) and isinstance(x[-2], int) and x[-1] != x[-2]):
+        raise ValueError(f"op 'det': input {x} is not a (batch of) square matrix")
+    return [tuple(x[:-2])], [t[0]]
+
+
+for _name in "tan asin acos atan sinh cosh asinh acosh atanh".split():
+    _onnx_op(_name, "x", "y", _float_same)
+_onnx_op("bitwise_not", "x", "y", _same, doc="integers: ~x; bool: not x")
+for _name in "bitwise_and bitwise_or bitwise_xor".split():
+    _onnx_op(_name, "a b", "y", _int_binary)
+_onnx_op("fmod", "a b", "y", _int_binary, doc="C fmod: the result has the sign of a")
+_onnx_op("bitshift", "a b", "y", _bitshift, direction=("str", "left"),
+         doc="a << b or a >> b; shifts past the width give 0 (unsigned) as in ONNX")  # fmt: skip
+_onnx_op("topk", "x", "values indices", _topk, k=("int", REQUIRED), axis=("int", -1),
+         largest=("bool", True), sorted=("bool", True),
+         doc="equal values keep the lower index first (ONNX TopK)")  # fmt: skip
+_onnx_op("gather_nd", "x index", "y", _gather_nd, batch_dims=("int", 0), doc="ONNX GatherND")
+_onnx_op("scatter_elements", "x index src", "y", _scatter_rule("scatter_elements"),
+         axis=("int", 0), reduction=("str", "none"),
+         doc="ONNX ScatterElements (torch.scatter / scatter_reduce, include_self)")  # fmt: skip
+_onnx_op("scatter_nd", "x index updates", "y", _scatter_rule("scatter_nd"),
+         reduction=("str", "none"), doc="ONNX ScatterND")  # fmt: skip
+_onnx_op("einsum", "xs*", "y", _einsum, equation=("str", REQUIRED))
+_onnx_op("local_response_norm", "x", "y", _lrn, size=("int", REQUIRED), alpha=("float", 1e-4),
+         beta=("float", 0.75), bias=("float", 1.0),
+         doc="ONNX LRN: x / (bias + alpha/size * sum of squares over a channel window "
+             "[c - (size-1)//2, c + size//2]) ** beta")  # fmt: skip
+_onnx_op("resize", "x", "y", _resize, axes=("ints", REQUIRED), scales=("floats", REQUIRED),
+         sizes=("ints", []), roi=("floats", []), mode=("str", "nearest"),
+         coordinate_transformation_mode=("str", "half_pixel"),
+         nearest_mode=("str", "round_prefer_floor"), cubic_coeff_a=("float", -0.75),
+         exclude_outside=("bool", False), extrapolation_value=("float", 0.0),
+         antialias=("bool", False),
+         doc="ONNX Resize on `axes`: scales feed the coordinate transform; sizes [] = "
+             "floor(dim * scale); roi: starts then ends, for tf_crop_and_resize")  # fmt: skip
+_onnx_op("det", "x", "y", _det, doc="determinant of the last two dims")
+
+
+def _grid_sample(s, t, a):
+    x, grid = s[0], s[1]
+    nd = len(x) - 2
+    if nd < 1 or len(grid) != nd + 2 or (isinstance(grid[-1], int) and grid[-1] != nd):
+        raise ValueError(f"op 'grid_sample': grid {grid} does not fit input {x} "
+                         f"(want (N, *out, {max(nd, 0)}))")  # fmt: skip
+    if a["mode"] not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"op 'grid_sample': unknown mode {a['mode']!r}")
+    if a["padding_mode"] not in ("zeros", "border", "reflection"):
+        raise ValueError(f"op 'grid_sample': unknown padding_mode {a['padding_mode']!r}")
+    return [(x[0], x[1]) + tuple(grid[1:-1])], [t[0]]
+
+
+_onnx_op("grid_sample", "x grid", "y", _grid_sample, mode=("str", "bilinear"),
+         padding_mode=("str", "zeros"), align_corners=("bool", False),
+         doc="torch.nn.functional.grid_sample (any number of spatial dims; bilinear means "
+             "linear in each)")  # fmt: skip

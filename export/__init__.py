@@ -15,4 +15,37 @@ from __future__ import annotations
 from .exporter import save, trace_graph
 from .trace import ExportError
 
-__all__ = ["ExportError", "save", "trace_graph"]
+__all__ = [
+    "ExportError",
+    "GraphModule",
+    "from_onnx",
+    "onnx_backend",
+    "onnx_module",
+    "save",
+    "to_onnx",
+    "trace_graph",
+]
+
+
+def __getattr__(name: str) -> object:  # to_onnx loads onnx only when it is used
+    if name == "to_onnx":
+        from .onnx_export import to_onnx
+
+        return to_onnx
+    if name == "from_onnx":
+        from .onnx_import import from_onnx
+
+        return from_onnx
+    if name == "onnx_module":  # its file has another name: a submodule would shadow it
+        from .onnx_trainable import onnx_module
+
+        return onnx_module
+    if name == "GraphModule":
+        from .graph_module import GraphModule
+
+        return GraphModule
+    if name == "onnx_backend":
+        import importlib
+
+        return importlib.import_module(".onnx_backend", __name__)
+    raise AttributeError(f"module 'wisp.export' has no attribute {name!r}")

@@ -6,6 +6,19 @@ import importlib
 import pytest
 
 MODULES = [
+    "wisp.export",
+    "wisp.export.exporter",
+    "wisp.export.writer",
+    "wisp.export.graph_module",
+    "wisp.export.onnx_export",
+    "wisp.export.onnx_emitters",
+    "wisp.export.onnx_emit_nn",
+    "wisp.export.onnx_import",
+    "wisp.export.onnx_ops",
+    "wisp.export.onnx_nn",
+    "wisp.export.onnx_ops_extra",
+    "wisp.export.onnx_backend",
+    "wisp.export.onnx_trainable",
     "wisp.optim",
     "wisp.optim.optimizer",
     "wisp.optim.sgd",
@@ -40,10 +53,13 @@ MODULES = [
     "wisp.backends",
     "wisp.backends.inference",
     "wisp.backends.pykernels",
+    "wisp.backends.inference_ext",
+    "wisp.backends.pykernels_ext",
     "wisp.edge",
     "wisp.edge.registry",
     "wisp.edge.model",
     "wisp.edge.executors",
+    "wisp.edge.webgpu_executor",
     "wisp.edge.npy",
     "wisp.cli",
 ]

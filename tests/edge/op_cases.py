@@ -450,3 +450,196 @@ def check_close(got: Any, ref: Any, what: str) -> None:
         got.astype(np.float64), ref.astype(np.float64), rtol=TOL["rtol"],
         atol=TOL["atol_rel"] * scale, err_msg=what,
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------ ONNX-born ops
+
+
+def _np_ref(fn):
+    """A NumPy reference as a torch-returning one (for ops torch spells differently)."""
+
+    def ref(*ts):
+        out = fn(*[None if t is None else t.numpy() for t in ts])
+        if isinstance(out, tuple):
+            return tuple(torch.from_numpy(np.ascontiguousarray(o)) for o in out)
+        return torch.from_numpy(np.ascontiguousarray(out))
+
+    return ref
+
+
+def _gather_nd_ref(b):
+    def ref(x, idx):
+        nb = int(np.prod(x.shape[:b], dtype=np.int64))
+        xb, ib = x.reshape((nb,) + x.shape[b:]), idx.reshape((nb, -1, idx.shape[-1]))
+        rows = [np.stack([xb[n][tuple(i)] for i in ib[n]]) for n in range(nb)]
+        return np.stack(rows).reshape(idx.shape[:-1] + x.shape[b + idx.shape[-1] :])
+
+    return ref
+
+
+def _scatter_nd_ref(red):
+    def ref(x, idx, upd):
+        out = x.copy()
+        m = idx.shape[-1]
+        for i, u in zip(idx.reshape(-1, m), upd.reshape((-1,) + x.shape[m:])):
+            k = tuple(i)
+            out[k] = {"none": lambda a, b: b, "add": np.add, "mul": np.multiply}[red](out[k], u)
+        return out
+
+    return ref
+
+
+def _onnx_resize_ref(**kw):
+    from onnx.reference.ops import op_resize
+
+    def ref(x):
+        coeffs = {"linear": op_resize._linear_coeffs, "nearest": lambda r, s: op_resize._nearest_coeffs(r, kw["nearest_mode"]),
+                  "linear_antialias": op_resize._linear_coeffs_antialias}[kw["mode"]]  # fmt: skip
+        _interpolate_nd = op_resize._interpolate_nd
+        args = {k: v for k, v in kw.items() if k not in ("mode", "nearest_mode")}
+        return _interpolate_nd(x, coeffs, **args).astype(np.float32)
+
+    return ref
+
+
+def onnx_born_cases() -> list[Case]:
+    c: list[Case] = []
+    x = rand(3, 4)
+    unit = rand(3, 4, lo=-0.95, hi=0.95)
+    for op, arr in [("tan", x), ("asin", unit), ("acos", unit), ("atan", x * 3),
+                    ("sinh", x), ("cosh", x), ("asinh", x * 3),
+                    ("acosh", rand(3, 4, lo=1.0, hi=4.0)), ("atanh", unit)]:  # fmt: skip
+        c.append(Case(op, [arr], {}, getattr(torch, op)))
+    c.append(Case("asin", [np.array([2.0, -1.0, np.nan], np.float32)], {}, torch.asin,
+                  id="outside_domain"))  # fmt: skip
+    c.append(Case("atanh", [np.array([1.0, -1.0, 0.5], np.float32)], {}, torch.atanh,
+                  id="poles"))  # fmt: skip
+    c.append(Case("cosh", [np.array([100.0, -100.0], np.float32)], {}, torch.cosh, id="overflow"))
+    ia, ib = ints(3, 4, lo=-50, hi=50).astype(np.int32), ints(4, lo=-50, hi=50).astype(np.int32)
+    for op in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+        c.append(Case(op, [ia, ib], {}, getattr(torch, op)))
+        c.append(Case(op, [bools(3, 4), bools(4)], {}, getattr(torch, op), id="bool"))
+    c.append(Case("bitwise_not", [ia], {}, torch.bitwise_not))
+    c.append(Case("bitwise_not", [ints(5, lo=0, hi=255).astype(np.uint8)], {}, torch.bitwise_not,
+                  id="uint8"))  # fmt: skip
+    u8 = np.array([16, 4, 1, 255], np.uint8)
+    sh = np.array([1, 2, 3, 1], np.uint8)
+    c.append(Case("bitshift", [u8, sh], {"direction": "left"}, torch.bitwise_left_shift))
+    c.append(Case("bitshift", [u8, sh], {"direction": "right"}, torch.bitwise_right_shift,
+                  id="right"))  # fmt: skip
+    c.append(Case("bitshift", [ints(4, lo=-100, hi=100), ints(4, lo=0, hi=5)],
+                  {"direction": "right"}, torch.bitwise_right_shift, id="int64_right"))  # fmt: skip
+    c.append(Case("fmod", [x * 3, rand(4, lo=0.5, hi=2.0) * np.array([1, -1, 1, -1], np.float32)],
+                  {}, torch.fmod))  # fmt: skip
+    c.append(Case("fmod", [ints(3, 4, lo=-9, hi=9), np.array([2, -3, 4, 5])], {}, torch.fmod,
+                  id="int64"))  # fmt: skip
+    distinct = RNG.permutation(24).astype(np.float32).reshape(2, 3, 4)
+    c.append(Case("topk", [distinct], {"k": 2}, lambda t: tuple(torch.topk(t, 2)), n_out=2))
+    c.append(Case("topk", [distinct], {"k": 3, "axis": 1, "largest": False},
+                  lambda t: tuple(torch.topk(t, 3, dim=1, largest=False)), n_out=2,
+                  id="smallest_axis1"))  # fmt: skip
+    ties = np.array([[1, 3, 3, 2, 3]], np.float32)
+    c.append(Case("topk", [ties], {"k": 3},
+                  lambda t: (torch.tensor([[3.0, 3.0, 3.0]]), torch.tensor([[1, 2, 4]])),
+                  n_out=2, id="ties_lower_index_first"))  # fmt: skip
+    c.append(Case("topk", [ints(2, 5, lo=0, hi=255).astype(np.uint8)], {"k": 2},
+                  lambda t: tuple(torch.topk(t.long(), 2, sorted=True))[0].to(torch.uint8),
+                  n_out=2, id="uint8"))  # fmt: skip
+    c[-1].ref = lambda t: (torch.topk(t.long(), 2)[0].to(torch.uint8), torch.topk(t.long(), 2)[1])
+    data = rand(2, 3, 4)
+    c.append(Case("gather_nd", [data, np.array([[0, 1], [1, -1]])], {},
+                  _np_ref(_gather_nd_ref(0))))  # fmt: skip
+    c.append(Case("gather_nd", [data, np.array([[[1], [0]], [[2], [1]]])], {"batch_dims": 1},
+                  _np_ref(_gather_nd_ref(1)), id="batch_dims"))  # fmt: skip
+    c.append(Case("gather_nd", [data, np.array([[0, 1, 2], [1, 2, 3]])], {},
+                  _np_ref(_gather_nd_ref(0)), id="scalars"))  # fmt: skip
+    base, idx, src = rand(3, 5), np.array([[0, 4, 2], [1, 0, 3]]), rand(2, 3)
+    c.append(Case("scatter_elements", [base, idx, src], {"axis": 1},
+                  lambda b, i, s: b.scatter(1, i, s)))  # fmt: skip
+    dup = np.array([[0, 0, 2], [1, 0, 0]])
+    for red, torch_red in (("add", "sum"), ("mul", "prod"), ("max", "amax"), ("min", "amin")):
+        c.append(Case("scatter_elements", [base, dup, src], {"axis": 1, "reduction": red},
+                      lambda b, i, s, r=torch_red: b.scatter_reduce(1, i, s, r),
+                      id=red))  # fmt: skip
+    c.append(Case("scatter_elements", [base, np.array([[-1, 0]]).T, rand(2, 1)], {"axis": 0},
+                  lambda b, i, s: b.scatter(0, i % 3, s), id="negative_index"))  # fmt: skip
+    vol = rand(4, 3, 2)
+    c.append(Case("scatter_nd", [vol, np.array([[0], [2]]), rand(2, 3, 2)], {},
+                  _np_ref(_scatter_nd_ref("none"))))  # fmt: skip
+    c.append(Case("scatter_nd", [vol, np.array([[0, 1], [0, 1], [3, 2]]), rand(3, 2)],
+                  {"reduction": "add"}, _np_ref(_scatter_nd_ref("add")), id="add"))  # fmt: skip
+    c.append(Case("scatter_nd", [vol, np.array([[1, 1, 1], [1, 1, 1]]), rand(2)],
+                  {"reduction": "mul"}, _np_ref(_scatter_nd_ref("mul")), id="mul"))  # fmt: skip
+    for eq, shapes in [("ij,jk->ik", [(2, 3), (3, 4)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+                       ("ii->i", [(3, 3)]), ("ij->", [(3, 4)]), ("...ij,...jk", [(2, 2, 3), (3, 4)]),
+                       ("i,j->ij", [(3,), (4,)]), ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+                       ("ji", [(3, 4)])]:  # fmt: skip
+        c.append(Case("einsum", [rand(*s) for s in shapes], {"equation": eq},
+                      lambda *ts, eq=eq: torch.einsum(eq, *ts), id=eq))  # fmt: skip
+    img = rand(2, 6, 3, 3)
+    c.append(Case("local_response_norm", [img], {"size": 3, "alpha": 0.1, "beta": 0.75, "bias": 2.0},
+                  lambda t: F.local_response_norm(t, 3, 0.1, 0.75, 2.0)))  # fmt: skip
+    c.append(Case("local_response_norm", [rand(1, 5, 4)], {"size": 5},
+                  lambda t: F.local_response_norm(t, 5), id="3d"))  # fmt: skip
+    small = rand(1, 2, 4, 5)
+    lin = dict(axes=[2, 3], sizes=[8, 7], scales=[2.0, 1.4], mode="linear")
+    c.append(Case("resize", [small], lin,
+                  lambda t: F.interpolate(t, size=(8, 7), scale_factor=None, mode="bilinear",
+                                          align_corners=False)))  # fmt: skip
+    c[-1].attrs["scales"] = [2.0, 7 / 5]
+    c.append(Case("resize", [small], dict(axes=[2, 3], scales=[2.0, 3.0], mode="nearest",
+                                         coordinate_transformation_mode="asymmetric",
+                                         nearest_mode="floor"),
+                  lambda t: F.interpolate(t, scale_factor=(2.0, 3.0), mode="nearest"),
+                  id="nearest_asymmetric_floor"))  # fmt: skip
+    c.append(Case("resize", [small], dict(axes=[2, 3], sizes=[7, 9], scales=[7 / 4, 9 / 5],
+                                         mode="cubic", coordinate_transformation_mode="align_corners"),
+                  lambda t: F.interpolate(t, size=(7, 9), mode="bicubic", align_corners=True),
+                  id="cubic_align_corners"))  # fmt: skip
+    # torch's antialias is not ONNX's: the ONNX reference is the reference here
+    c.append(Case("resize", [small], dict(axes=[2, 3], sizes=[2, 3], scales=[0.5, 0.6],
+                                         mode="linear", antialias=True),
+                  _np_ref(_onnx_resize_ref(mode="linear_antialias", output_size=[1, 2, 2, 3])),
+                  id="linear_antialias"))  # fmt: skip
+    c.append(Case("resize", [small], dict(axes=[2, 3], sizes=[3, 3], scales=[0.75, 0.6],
+                                         mode="linear", roi=[0.4, 0.6, 0.6, 0.8],
+                                         coordinate_transformation_mode="tf_crop_and_resize",
+                                         extrapolation_value=10.0),
+                  _np_ref(_onnx_resize_ref(mode="linear", output_size=[1, 2, 3, 3],
+                                           roi=np.array([0, 0, 0.4, 0.6, 1, 1, 0.6, 0.8]),
+                                           coordinate_transformation_mode="tf_crop_and_resize",
+                                           extrapolation_value=10.0)),
+                  id="tf_crop_and_resize"))  # fmt: skip
+    c.append(Case("resize", [small], dict(axes=[3], scales=[0.6], nearest_mode="round_prefer_ceil"),
+                  _np_ref(_onnx_resize_ref(mode="nearest", nearest_mode="round_prefer_ceil",
+                                           scale_factors=[1, 1, 1, 0.6])),
+                  id="nearest_scales_only", symbolic_batch=True))  # fmt: skip
+    c.append(Case("det", [rand(2, 3, 3)], {}, torch.linalg.det))
+    c.append(Case("det", [np.array([[1.0, 2.0], [2.0, 4.0]], np.float32)], {}, torch.linalg.det,
+                  id="singular"))  # fmt: skip
+    return c
+
+
+CASES += onnx_born_cases()
+
+
+def grid_sample_cases() -> list[Case]:
+    c: list[Case] = []
+    img = rand(2, 3, 4, 5)
+    grid = rand(2, 3, 6, 2, lo=-1.3, hi=1.3)
+    for mode in ("bilinear", "nearest", "bicubic"):
+        for pad in ("zeros", "border", "reflection"):
+            for corners in (False, True):
+                attrs = {"mode": mode, "padding_mode": pad, "align_corners": corners}
+                c.append(Case("grid_sample", [img, grid], attrs,
+                              lambda x, g, a=attrs: F.grid_sample(x, g, **a),
+                              id=f"{mode}_{pad}_{'corners' if corners else 'centers'}"))  # fmt: skip
+    vol = rand(1, 2, 3, 4, 5)
+    grid3 = rand(1, 2, 3, 4, 3, lo=-1.2, hi=1.2)
+    c.append(Case("grid_sample", [vol, grid3], {"padding_mode": "border"},
+                  lambda x, g: F.grid_sample(x, g, padding_mode="border", align_corners=False),
+                  id="volumetric"))  # fmt: skip
+    return c
+
+
+CASES += grid_sample_cases()
