@@ -734,9 +734,8 @@ def _conv_factory(nd: int) -> Callable[[dict, Ctx], Kernel]:
         pad = _padder(pads, True)
         cols_buf, gemm_buf, out_buf = _Buffer(), _Buffer(), _new_buffer(ctx)
         relu = ctx.relu
-        w_const = ctx.consts[1] if len(ctx.consts) > 1 else None
-        b_const = ctx.consts[2] if len(ctx.consts) > 2 else None
-        bias_shape = (1, -1) + (1,) * nd
+        # the window view of the padded buffer (kept between runs: as_strided costs ~5 us)
+        views: dict[str, Any] = {}
 
         def conv(x, w, b=None):
             unbatched = x.ndim == nd + 1
@@ -752,15 +751,21 @@ def _conv_factory(nd: int) -> Callable[[dict, Ctx], Kernel]:
                 cols = cols_buf.get(cshape, x.dtype)
                 np.copyto(cols.reshape(c, n, -1), x.reshape(n, c, -1).transpose(1, 0, 2))
             else:
-                win = _windows(pad(x), kernel, stride, dil)
-                out_sp = win.shape[2 : 2 + nd]
-                # NOTE: columns laid out (C*K, N*P): the whole batch is ONE GEMM per group
-                # (a batched matmul over N small GEMMs ran 2.5x slower at batch 64), and the
-                # copy reads the output's spatial axes innermost (stride 1 in the input)
-                order = (1, *range(2 + nd, 2 + 2 * nd), 0, *range(2, 2 + nd))
-                cshape = (c,) + tuple(kernel) + (n,) + tuple(out_sp)
-                cols = cols_buf.get(cshape, x.dtype)
-                np.copyto(cols, win.transpose(order))
+                src = pad(x)
+                held = views.get("src")
+                view = views["view"] if held is src and src is not x else None
+                if view is None:
+                    # NOTE: columns laid out (C*K, N*P): the whole batch is ONE GEMM per
+                    # group (a batched matmul over N small GEMMs ran 2.5x slower at batch
+                    # 64), and the copy reads the output's spatial axes innermost (stride 1
+                    # in the input)
+                    order = (1, *range(2 + nd, 2 + 2 * nd), 0, *range(2, 2 + nd))
+                    view = _windows(src, kernel, stride, dil).transpose(order)
+                    if src is not x:  # a view of the padded buffer we own: keep it
+                        views.update(src=src, view=view)
+                out_sp = view.shape[2 + nd :]
+                cols = cols_buf.get(view.shape, x.dtype)
+                np.copyto(cols, view)
             p = math.prod(out_sp)
             cols = cols.reshape(groups, (c // groups) * math.prod(kernel), n * p)
             dtype = np.result_type(x, w)
@@ -781,7 +786,6 @@ def _conv_factory(nd: int) -> Callable[[dict, Ctx], Kernel]:
                 relu_inplace(y3)
             return y[0] if unbatched else y
 
-        del w_const, b_const
         return conv
 
     return factory

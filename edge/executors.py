@@ -177,6 +177,7 @@ class NumpyExecutor:
             self.template[i] = self._constant(graph, i, decoded)
         self.slot_none = n
         self.inplace = [self.plan.may_overwrite(k) for k in range(len(graph.nodes))]
+        self.reuse = self._reusable()
         fused = self._fused_relus()
 
         def make(k: int) -> Callable[..., Any]:
@@ -184,12 +185,30 @@ class NumpyExecutor:
             if k in fused.values():  # the producer already applied it
                 return _identity
             consts = [self.template[i] if i != NO_VALUE else None for i in node.inputs]
-            ctx = K.Ctx(consts, self.inplace[k], self.plan.may_reuse(k), len(node.outputs))
+            ctx = K.Ctx(consts, self.inplace[k], self.reuse[k], len(node.outputs))
             ctx.relu = k in fused
             return K.make_kernel(node.op, self.plan.attrs[k], ctx)
 
         self.steps = _steps(self.plan, make, n)
         self._lock = threading.Lock()  # reused buffers: one run at a time per model
+
+    def _reusable(self) -> list[bool]:
+        """Per node, whether its output may live in a buffer kept between runs: not when
+        in-place ops and views hand that memory on to a graph output (the caller would see
+        the next run overwrite the array it was given)."""
+        nodes, plan = self.plan.graph.nodes, self.plan
+        reuse = [plan.may_reuse(k) for k in range(len(nodes))]
+        for v in plan.graph.outputs:
+            k = plan.producer[v]
+            while k >= 0:
+                node = nodes[k]
+                if reuse[k]:
+                    reuse[k] = False
+                    break
+                if node.op not in VIEW_OPS and not (self.inplace[k] and node.op in INPLACE_OPS):
+                    break
+                k = plan.producer[node.inputs[0]]
+        return reuse
 
     def _fused_relus(self) -> dict[int, int]:
         """{conv/linear node: the relu node folded into it}: the relu may overwrite its
