@@ -108,8 +108,13 @@ def _topk(attrs, ctx):
         ax = axis % x.ndim
         if k > x.shape[ax]:
             raise ValueError(f"topk: k={k} is larger than dim {ax} of {x.shape}")
-        if largest:  # a stable ascending sort of -x keeps equal values in index order
-            key = -x.astype(np.int64) if x.dtype.kind in "ub" else -x
+        if largest:  # a stable ascending sort of a reversed key keeps ties in index order
+            if x.dtype.kind == "i":
+                key = np.invert(x)  # ~x = -x - 1: reversed order, no overflow at the minimum
+            elif x.dtype.kind in "ub":
+                key = -x.astype(np.int64)
+            else:
+                key = -x
         else:
             key = x
         idx = np.argsort(key, axis=ax, kind="stable")

@@ -160,7 +160,29 @@ def _run_steps(steps: list[tuple], env: list[Any], observe: Callable | None, gra
         ) from exc
 
 
-class NumpyExecutor:
+class NumpyInputs:
+    """Run inputs as NumPy arrays (`self.K` is backends.inference): shared by the executors
+    that take host arrays."""
+
+    K: Any
+
+    def prepare(self, value: Any, dtype: str, expected: Sequence[Any]) -> tuple[Any, tuple, str]:
+        """(array, shape, dtype name) of a run input, converted from lists and buffers."""
+        K = self.K
+        if isinstance(value, list | tuple):
+            try:
+                arr = K.as_input(value).astype(K.DTYPES[dtype], copy=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"cannot convert to a {dtype} array: {exc}") from exc
+            return arr, arr.shape, dtype
+        arr = K.as_input(value)
+        return arr, arr.shape, K.dtype_name(arr)
+
+    def convert(self, arr: Any, dtype: str) -> Any:
+        return self.K.cast(arr, dtype)
+
+
+class NumpyExecutor(NumpyInputs):
     """Runs a graph on NumPy: BLAS GEMMs, im2col convolution, in-place activations."""
 
     name = "numpy"
@@ -242,21 +264,6 @@ class NumpyExecutor:
         if v.dtype == "float16":
             return K.to_float32(arr)
         return arr
-
-    def prepare(self, value: Any, dtype: str, expected: Sequence[Any]) -> tuple[Any, tuple, str]:
-        """(array, shape, dtype name) of a run input, converted from lists and buffers."""
-        K = self.K
-        if isinstance(value, list | tuple):
-            try:
-                arr = K.as_input(value).astype(K.DTYPES[dtype], copy=False)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"cannot convert to a {dtype} array: {exc}") from exc
-            return arr, arr.shape, dtype
-        arr = K.as_input(value)
-        return arr, arr.shape, K.dtype_name(arr)
-
-    def convert(self, arr: Any, dtype: str) -> Any:
-        return self.K.cast(arr, dtype)
 
     def run(self, inputs: Sequence[Any], observe: Callable | None = None) -> list[Any]:
         env = self.template.copy()

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..backends.pykernels import adaptive_taps, conv_pairs, interp_taps, pool_geometry
-from .executors import Plan, _run_steps, _steps
+from .executors import NumpyInputs, Plan, _run_steps, _steps
 from .graph import NO_VALUE, Graph
 from .registry import FLOAT_DTYPES, einsum_parse
 
@@ -61,7 +61,7 @@ def unsupported(graph: Graph) -> list[str]:
     return sorted({n.op for n in graph.nodes if n.op not in OPS})
 
 
-class BackendExecutor:
+class BackendExecutor(NumpyInputs):
     """Runs a graph on `backend`'s buffers; outputs come back as NumPy arrays."""
 
     name = "backend"
@@ -123,21 +123,6 @@ class BackendExecutor:
     def _from_bytes(self, data: bytes, dtype: str, shape: tuple[int, ...]) -> Any:
         be = self.be
         return be.reshape(be.from_host(data, dtype), shape)
-
-    def prepare(self, value: Any, dtype: str, expected: Sequence[Any]) -> tuple[Any, tuple, str]:
-        """(host array, shape, dtype name) of a run input (uploaded in `run`)."""
-        K = self.K
-        if isinstance(value, list | tuple):
-            try:
-                arr = K.as_input(value).astype(K.DTYPES[dtype], copy=False)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"cannot convert to a {dtype} array: {exc}") from exc
-            return arr, arr.shape, dtype
-        arr = K.as_input(value)
-        return arr, arr.shape, K.dtype_name(arr)
-
-    def convert(self, arr: Any, dtype: str) -> Any:
-        return self.K.cast(arr, dtype)
 
     def run(self, inputs: Sequence[Any], observe: Callable | None = None) -> list[Any]:
         be = self.be
@@ -1172,3 +1157,337 @@ def _einsum(ex, attrs, ins, outs):
         return specs[ranks]
 
     return lambda *xs: be.einsum(explicit(tuple(x.ndim for x in xs)), *xs)
+
+
+# ------------------------------------------------------------------ ONNX-born ops
+# Composed from the shared primitives, so the CPU backend checks the same mapping.
+
+
+def _atan(be: Any, x: Any) -> Any:
+    """atan by Cephes' atanf: |x| folded to [0, tan(pi/8)] (+ pi/4 or pi/2), then a degree-9
+    odd polynomial: ~2 ulp in float32, where WGSL's built-in promises only 4096 ulp."""
+    a = be.abs(x)
+    big = be.gt(a, 2.414213562373095)  # tan(3 pi / 8)
+    mid = be.gt(a, 0.4142135623730950)  # tan(pi / 8)
+    t = be.where(big, be.neg(be.recip(a)), be.where(mid, be.div(be.sub(a, 1.0), be.add(a, 1.0)), a))
+    y0 = be.where(big, math.pi / 2, be.where(mid, math.pi / 4, 0.0))
+    z = be.mul(t, t)
+    p = be.add(be.mul(z, 8.05374449538e-2), -1.38776856032e-1)
+    p = be.add(be.mul(p, z), 1.99777106478e-1)
+    p = be.add(be.mul(p, z), -3.33329491539e-1)
+    r = be.add(be.add(be.mul(be.mul(p, z), t), t), y0)
+    return be.where(be.lt(x, 0.0), be.neg(r), r)  # NaN stays NaN through every step
+
+
+@_op("atan", "asin", "acos")
+def _inverse_trig(ex, attrs, ins, outs):
+    be, op, out_dt = ex.be, ex.current_op, outs[0].dtype
+
+    def inverse_trig(x):
+        x = _as(be, x, out_dt)
+        one = _one(be)
+        if op == "atan":
+            return _atan(be, x)
+        if op == "asin":  # atan(x / sqrt(1 - x^2)): +-1 give +-pi/2, |x| > 1 a NaN
+            return _atan(be, be.div(x, be.sqrt(be.mul(be.sub(one, x), be.add(x, 1.0)))))
+        # acos = 2 atan(sqrt((1 - x) / (1 + x))): no cancellation near x = 1, pi at x = -1
+        return be.mul(_atan(be, be.sqrt(be.div(be.sub(one, x), be.add(x, 1.0)))), 2.0)
+
+    return inverse_trig
+
+
+_BITS = {"uint8": 8, "int8": 8, "int32": 32, "int64": 64}
+
+
+@_op("bitshift")
+def _bitshift(ex, attrs, ins, outs):
+    """a << b as a * 2^b (wrapping), a >> b as a // 2^b (floor: the arithmetic shift), in
+    steps small enough that 2^step fits the type (int64 is held as int32 on webgpu)."""
+    be, left, dt = ex.be, attrs["direction"] == "left", outs[0].dtype
+    if dt not in _BITS:
+        raise TypeError(f"bitshift: needs integer inputs, got {dt}")
+    bits = _BITS[dt]
+    signed = dt in ("int8", "int32", "int64")
+    # a shift past the width gives 0 (left, unsigned right) or the sign (signed right): the
+    # same as shifting by exactly the width (unsigned) or width - 1 (signed right)
+    cap = bits - 1 if signed and not left else bits
+    # 2^step must stay positive in the type: int8 holds 2^6, uint8 2^7, the rest 2^30
+    most = min(30, bits - 2 if signed else bits - 1)
+    steps = -(-cap // most)
+
+    def bitshift(a, b):
+        a, b = _as(be, a, dt), _as(be, b, dt)
+        two = be.full((), 2, dt)
+        left_over = be.clip(b, 0, cap)
+        for _ in range(steps):
+            s = be.clip(left_over, 0, most)
+            p = be.pow(two, s)
+            a = be.mul(a, p) if left else be.floordiv(a, p)
+            left_over = be.sub(left_over, s)
+        return a
+
+    return bitshift
+
+
+@_op("local_response_norm")
+def _lrn(ex, attrs, ins, outs):
+    """x / (bias + alpha/size * window sum of x^2 over channels) ** beta; the window sum is
+    one GEMM with a banded (C, C) matrix of ones (built once per channel count)."""
+    be, size = ex.be, attrs["size"]
+    alpha, beta, bias = attrs["alpha"], attrs["beta"], attrs["bias"]
+    lo, hi = (size - 1) // 2, size // 2
+    bands: dict[int, Any] = {}
+
+    def lrn(x):
+        c = x.shape[1]
+        if c not in bands:
+            taps = [[(i, 1.0) for i in range(max(0, o - lo), min(c, o + hi + 1))] for o in range(c)]
+            bands[c] = _resample(ex, taps, c)
+        s = _apply_axis(be, be.mul(x, x), bands[c], 1)
+        s = be.add(be.mul(s, alpha / size), bias)
+        return be.div(x, be.pow(s, beta))
+
+    return lrn
+
+
+@_op("resize")
+def _resize(ex, attrs, ins, outs):
+    """Per resized axis: nearest = an index_select (exact, any dtype); linear/cubic (and
+    antialias) = a GEMM with the (out, in) tap matrix; both built on the host from the static
+    shapes with the numpy executor's own tap tables (`resize_plan`), once per input shape."""
+    from ..backends.pykernels_ext import resize_plan
+
+    be, fill = ex.be, attrs["extrapolation_value"]
+    plans: dict[tuple, list] = {}
+
+    def plan(shape: tuple[int, ...]) -> list:
+        steps = []
+        for ax, taps, extrap in resize_plan(attrs, shape):
+            if all(len(row) == 1 and row[0][1] == 1.0 for row in taps):
+                how, m = "take", _index_buffer(be, [row[0][0] for row in taps])
+            else:
+                how, m = "mat", _resample(ex, taps, shape[ax])
+            mask = None
+            if any(extrap):
+                view = [1] * len(shape)
+                view[ax] = len(extrap)
+                mask = be.reshape(be.from_host(bytes(array("B", extrap)), "bool"), tuple(view))
+            steps.append((ax, how, m, mask))
+        return steps
+
+    def resize(x):
+        shape = tuple(x.shape)
+        if shape not in plans:
+            plans[shape] = plan(shape)
+        dt = _dt(be, x)
+        y = x
+        for ax, how, m, mask in plans[shape]:
+            if how == "take":
+                y = be.index_select(y, ax, m)
+            else:
+                y = _apply_axis(be, _as(be, y, "float32"), m, ax)
+            if mask is not None:
+                y = be.where(mask, be.full((), fill, _dt(be, y)), y)
+        if _dt(be, y) != dt:  # integer input through a GEMM: round back (numpy's rint)
+            y = be.cast(be.round(y), dt)
+        return y
+
+    return resize
+
+
+def _wrapped(be: Any, index: Any, n: Any) -> Any:
+    """Negative indices counted from the end (n: an int or a buffer of sizes)."""
+    return be.where(be.lt(index, 0), be.add(index, n), index)
+
+
+def _column(be: Any, index: Any, j: int) -> Any:
+    return be.getitem(index, (Ellipsis, j))
+
+
+@_op("gather_nd")
+def _gather_nd(ex, attrs, ins, outs):
+    be, b = ex.be, attrs["batch_dims"]
+
+    def gather_nd(x, index):
+        index = _as(be, index, "int64")
+        m = index.shape[-1]
+        nb = math.prod(x.shape[:b])
+        rows = math.prod(index.shape[b:-1])
+        idx = be.reshape(index, (nb, rows, m))
+        xb = be.reshape(x, (nb,) + tuple(x.shape[b:]))
+        key = [be.reshape(be.arange(0, nb, 1, "int64"), (nb, 1))]
+        key += [_wrapped(be, _column(be, idx, j), x.shape[b + j]) for j in range(m)]
+        y = be.getitem(xb, tuple(key))
+        return be.reshape(y, tuple(index.shape[:-1]) + tuple(x.shape[b + m :]))
+
+    return gather_nd
+
+
+_INT_RANGE = {"uint8": (0, 255), "bool": (0, 1), "int8": (-128, 127)}
+
+
+def _scatter_reduce(be: Any, out: Any, key: tuple, upd: Any, red: str, n_rows: int) -> Any:
+    """`out` (n_rows, *inner) with the rows `upd` (K, *inner) combined at row ids `key`
+    (K,) by `red` (repeated ids all count). none: a scatter (the last write of a repeated
+    id is unspecified, as in ONNX); add: a scatter-add; mul/max/min: the GPU has no atomic
+    float multiply or max, so a dense (n_rows, K) match matrix reduces over K (memory
+    n_rows * K * inner: meant for the small scatters of exported models)."""
+    if red == "none":
+        be.setitem(out, key, upd)
+        return out
+    if red == "add":
+        return be.add(out, be.index_backward(upd, tuple(out.shape), key, False))
+    rows = be.arange(0, n_rows, 1, "int64")
+    k = upd.shape[0]
+    inner = tuple(upd.shape[1:])
+    hit = be.eq(be.reshape(rows, (n_rows, 1)), be.reshape(key[0], (1, k)))
+    hit = be.reshape(hit, (n_rows, k) + (1,) * len(inner))
+    dt = _dt(be, out)
+    if red == "mul":
+        ident = 1
+    elif dt in FLOAT_DTYPES:
+        ident = -math.inf if red == "max" else math.inf
+    else:
+        lo, hi = _INT_RANGE.get(dt, (-(2**31), 2**31 - 1))  # int64 is held as int32 on webgpu
+        ident = lo if red == "max" else hi
+    vals = be.where(hit, be.reshape(upd, (1, k) + inner), be.full((), ident, dt))
+    if red == "mul":
+        return be.mul(out, be.prod(vals, (1,), False))
+    fn = be.maximum if red == "max" else be.minimum
+    return fn(out, (be.max if red == "max" else be.min)(vals, (1,), False))
+
+
+@_op("scatter_nd")
+def _scatter_nd(ex, attrs, ins, outs):
+    be, red = ex.be, attrs["reduction"]
+
+    def scatter_nd(x, index, updates):
+        index = _as(be, index, "int64")
+        m = index.shape[-1]
+        k = math.prod(index.shape[:-1])
+        lead = math.prod(x.shape[:m])
+        inner = tuple(x.shape[m:])
+        idx = be.reshape(index, (k, m))
+        flat = None  # the row id in x viewed as (lead, *inner)
+        for j in range(m):
+            col = _wrapped(be, _column(be, idx, j), x.shape[j])
+            flat = col if flat is None else be.add(be.mul(flat, x.shape[j]), col)
+        out = be.copy(be.reshape(x, (lead,) + inner))
+        upd = be.reshape(_as(be, updates, _dt(be, x)), (k,) + inner)
+        out = _scatter_reduce(be, out, (flat,), upd, red, lead)
+        return be.reshape(out, tuple(x.shape))
+
+    return scatter_nd
+
+
+@_op("scatter_elements")
+def _scatter_elements(ex, attrs, ins, outs):
+    """torch.scatter / scatter_reduce(include_self): every element of `index` names a row
+    along `axis`; flattened to a scatter of single elements into x viewed as (size, 1)."""
+    be, axis, red = ex.be, attrs["axis"], attrs["reduction"]
+
+    def scatter_elements(x, index, src):
+        ax = axis % x.ndim
+        index = _wrapped(be, _as(be, index, "int64"), x.shape[ax])
+        shape = tuple(index.shape)
+        # each element's flat offset in x: the other coordinates from aranges
+        strides = [math.prod(x.shape[d + 1 :]) for d in range(x.ndim)]
+        flat = be.mul(index, strides[ax])
+        for d, n in enumerate(shape):
+            if d != ax:
+                view = [1] * len(shape)
+                view[d] = n
+                coord = be.reshape(be.arange(0, n * strides[d], strides[d], "int64"), tuple(view))
+                flat = be.add(flat, coord)
+        k = math.prod(shape)
+        src = _as(be, src, _dt(be, x))
+        if tuple(src.shape) != shape:  # torch reads only src's corner of the index's shape
+            src = be.getitem(src, tuple(slice(0, n) for n in shape))
+        out = be.copy(be.reshape(x, (math.prod(x.shape), 1)))
+        upd = be.reshape(be.contiguous(src), (k, 1))
+        out = _scatter_reduce(be, out, (be.reshape(flat, (k,)),), upd, red, out.shape[0])
+        return be.reshape(out, tuple(x.shape))
+
+    return scatter_elements
+
+
+@_op("topk")
+def _topk(ex, attrs, ins, outs):
+    """k rounds of selection along the axis: the best value left, then the lowest index
+    holding it (equal values keep the lower index first, as ONNX wants), then that position
+    is marked taken. A taken mask, not a sentinel value, so -inf (or the integer minimum)
+    is selected correctly. NaN: not ordered here (NumPy's sort puts it last)."""
+    be, k, axis, largest = ex.be, attrs["k"], attrs["axis"], attrs["largest"]
+
+    def topk(x):
+        ax = axis % x.ndim
+        n = x.shape[ax]
+        if k > n:
+            raise ValueError(f"topk: k={k} is larger than dim {ax} of {tuple(x.shape)}")
+        dt = _dt(be, x)
+        xs = _as(be, x, "int32") if dt in ("bool", "uint8", "int8") else x
+        wdt = _dt(be, xs)
+        if wdt in FLOAT_DTYPES:
+            worst = -math.inf if largest else math.inf
+        else:
+            worst = -(2**31) if largest else 2**31 - 1
+        view = [1] * x.ndim
+        view[ax] = n
+        iota = be.reshape(be.arange(0, n, 1, "int64"), tuple(view))
+        worst_b, n_b = be.full((), worst, wdt), be.full((), n, "int64")
+        best = be.max if largest else be.min
+        taken = be.full(tuple(x.shape), False, "bool")
+        vals, idxs = [], []
+        for _ in range(k):
+            left = be.where(taken, worst_b, xs)
+            v = best(left, (ax,), True)
+            cand = be.logical_and(be.eq(xs, v), be.logical_not(taken))
+            i = be.min(be.where(cand, iota, n_b), (ax,), True)
+            taken = be.logical_or(taken, be.eq(iota, i))
+            vals.append(v)
+            idxs.append(i)
+        values = be.cat(vals, ax) if k else be.getitem(xs, tuple(
+            slice(0, 0) if d == ax else slice(None) for d in range(x.ndim)))  # fmt: skip
+        index = be.cat(idxs, ax) if k else be.full(tuple(values.shape), 0, "int64")
+        return _as(be, values, dt), index
+
+    return topk
+
+
+@_op("det")
+def _det(ex, attrs, ins, outs):
+    """LU with partial pivoting, one column per step (n steps of a few batched primitives):
+    the largest |pivot| left in the column is swapped up (a row gather; the sign flips), then
+    eliminated below. A zero pivot (a singular matrix) divides by 1 instead: the product, and
+    so the determinant, is then 0, not NaN."""
+    be, out_dt = ex.be, outs[0].dtype
+
+    def det(x):
+        n = x.shape[-1]
+        lead = tuple(x.shape[:-2])
+        b = math.prod(lead)
+        a = be.reshape(_as(be, x, out_dt), (b, n, n))
+        rows = be.reshape(be.arange(0, n, 1, "int64"), (1, n))
+        acc = be.full((b,), 1.0, out_dt)
+        for c in range(n):
+            col = be.getitem(a, (slice(None), slice(None), c))  # (b, n)
+            mag = be.where(be.lt(rows, c), -1.0, be.abs(col))  # rows above c are done
+            piv = be.argmax(mag, 1, True)  # (b, 1)
+            if c < n - 1:
+                here = be.full((), c, "int64")
+                perm = be.where(be.eq(rows, c), piv, be.where(be.eq(rows, piv), here, rows))
+                perm = be.expand(be.reshape(perm, (b, n, 1)), (b, n, n))
+                a = be.gather(a, 1, perm)
+                flip = be.reshape(be.ne(piv, c), (b,))
+                acc = be.where(flip, be.neg(acc), acc)
+            p = be.getitem(a, (slice(None), c, c))  # (b,)
+            acc = be.mul(acc, p)
+            if c < n - 1:
+                safe = be.where(be.eq(p, 0.0), 1.0, p)
+                col = be.getitem(a, (slice(None), slice(None), c))
+                f = be.where(be.gt(rows, c), be.div(col, be.reshape(safe, (b, 1))), 0.0)
+                pivot_row = be.getitem(a, (slice(None), slice(c, c + 1), slice(None)))
+                a = be.sub(a, be.mul(be.reshape(f, (b, n, 1)), pivot_row))
+        return be.reshape(acc, lead)
+
+    return det

@@ -135,10 +135,13 @@ def _combine(op: str, ta: str) -> tuple[str, str]:
         return "a | b", "0u"
     if op == "all":
         return "a & b", "1u"
-    if ta == "f32":  # NaN propagates like NumPy's max/min (`is_nan_f32` tests the bits)
+    if ta == "f32":
+        # NaN propagates like NumPy's max/min, tested on both operands' bits: relying on
+        # `b > a` being false for a NaN `a` fails on Mesa's GL adapter (the NaN was dropped)
         cmp = ">" if op == "max" else "<"
         init = _NEG_INF if op == "max" else _POS_INF
-        return f"select(select(a, b, b {cmp} a), b, is_nan_f32(b))", init
+        pick = f"select(select(a, b, b {cmp} a), b, is_nan_f32(b))"
+        return f"select({pick}, a, is_nan_f32(a))", init
     if ta == "i32":
         return f"{op}(a, b)", _INT_MIN if op == "max" else "2147483647i"
     return f"{op}(a, b)", "0u" if op == "max" else "0xffffffffu"

@@ -50,3 +50,22 @@ def test_outputs_survive_the_next_run(name: str, tmp_path) -> None:
         for x, y in ((x1, y1), (x2, y2)):
             ref = model(wisp.from_numpy(x)).numpy()
             np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+
+
+def test_topk_at_the_integer_minimum() -> None:
+    """The sort key must not overflow (`-x` of int32's minimum is itself)."""
+    import torch
+
+    from wisp.edge.graph import Graph
+
+    x = np.array([[-(2**31), 3, -(2**31), 2**31 - 1], [0, 0, 0, 0]], np.int32)
+    g = Graph()
+    xi = g.add_value("x", "int32", x.shape)
+    values = g.add_value("values", "int32", x.shape)
+    index = g.add_value("index", "int64", x.shape)
+    g.add_node("topk", [xi], [values, index], {"k": 4})
+    g.inputs, g.outputs = [xi], [values, index]
+    got_v, got_i = wisp.edge.Model(g, "numpy").run(x)
+    ref = torch.sort(torch.from_numpy(x).long(), descending=True, stable=True)
+    np.testing.assert_array_equal(got_v, ref.values.numpy().astype(np.int32))
+    np.testing.assert_array_equal(got_i, ref.indices.numpy())

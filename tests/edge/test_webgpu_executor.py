@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 import pytest
-from op_cases import CASES, build, rand
+from op_cases import CASES, Case, build, rand
 
 import wisp.edge
 from wisp import backends
@@ -83,6 +83,97 @@ def test_op_on_webgpu(case) -> None:
     if any(a is not None and a.dtype == np.float64 for a in case.inputs):
         pytest.skip("webgpu has no float64")
     _compare(case, lambda g: Model(g, "webgpu")._impl, 10.0)
+
+
+def _edge_cases() -> list[Case]:
+    """Values the op suite's cases miss, for the ops composed from primitives here:
+    infinities, ties with -inf, shifts up to and past the width, negative indices,
+    repeated scatter targets, integer resizes, pivoting determinants."""
+    rng = np.random.default_rng(3)
+    wide = np.array([-np.inf, -1e30, -3.0, -1.0, -0.5, -1e-6, 0.0, 0.3, 0.41, 0.42, 1.0, 2.41,
+                     2.42, 7.0, 1e30, np.inf, np.nan], np.float32)  # fmt: skip
+    unit = np.array([-1.0, -0.999, -0.5, 0.0, 1e-4, 0.7, 0.9999, 1.0, 1.5, np.nan], np.float32)
+    i32 = np.array([-(2**31), -100, -1, 0, 1, 77, 2**31 - 1], np.int32)
+    c = [Case("atan", [wide], {}, None), Case("asin", [unit], {}, None),
+         Case("acos", [unit], {}, None)]  # fmt: skip
+    for direction in ("left", "right"):
+        sh32 = np.array([0, 1, 5, 30, 31, 32, 40], np.int32)
+        c.append(Case("bitshift", [i32, sh32], {"direction": direction}, None, id="int32"))
+        i8 = np.array([-128, -5, -1, 0, 3, 127, 64], np.int8)
+        c.append(Case("bitshift", [i8, np.array([0, 1, 7, 8, 9, 2, 1], np.int8)],
+                      {"direction": direction}, None, id="int8"))  # fmt: skip
+        u8 = np.array([255, 1, 128, 7], np.uint8)
+        c.append(Case("bitshift", [u8, np.array([0, 7, 8, 9], np.uint8)],
+                      {"direction": direction}, None, id="uint8"))  # fmt: skip
+    ties = np.array([[-np.inf, 2.0, -np.inf, 2.0, 5.0, -np.inf]], np.float32)
+    for k, largest in ((6, True), (6, False), (3, True), (0, True)):
+        c.append(Case("topk", [ties], {"k": k, "largest": largest}, None, n_out=2,
+                      id=f"inf_ties_{k}_{largest}"))  # fmt: skip
+    c.append(Case("topk", [rng.standard_normal((3, 40, 2)).astype(np.float32)],
+                  {"k": 5, "axis": 1, "largest": False}, None, n_out=2, id="middle_axis"))  # fmt: skip
+    data = rng.standard_normal((2, 3, 4, 2)).astype(np.float32)
+    c.append(Case("gather_nd", [data, np.array([[[-1, -2], [0, 3]], [[2, 0], [-3, -4]]])],
+                  {"batch_dims": 1}, None, id="negative_batch"))  # fmt: skip
+    base = rng.integers(-5, 5, (4, 3)).astype(np.int32)
+    dup = np.array([[3, -1, 0], [0, 3, 3]])
+    src = rng.integers(-5, 5, (2, 3)).astype(np.int32)
+    for red in ("add", "mul", "max", "min"):
+        c.append(Case("scatter_elements", [base, dup, src], {"axis": 0, "reduction": red},
+                      None, id=f"int_{red}"))  # fmt: skip
+        c.append(Case("scatter_nd", [base, np.array([[1], [-1], [1]]),
+                                     rng.integers(-5, 5, (3, 3)).astype(np.int32)],
+                      {"reduction": red}, None, id=f"int_{red}"))  # fmt: skip
+    img = rng.integers(0, 200, (1, 1, 3, 4)).astype(np.int32)
+    c.append(Case("resize", [img], dict(axes=[2, 3], sizes=[5, 7], scales=[5 / 3, 7 / 4],
+                                       mode="linear"), None, id="int_linear"))  # fmt: skip
+    c.append(Case("resize", [img], dict(axes=[2, 3], sizes=[6, 2], scales=[2.0, 0.5]),
+                  None, id="int_nearest"))  # fmt: skip
+    m = rng.standard_normal((3, 5, 5)).astype(np.float32)
+    m[1, :, 0] = 0.0  # a zero column: singular from the first step
+    m[2] = np.triu(m[2])[::-1].copy()  # needs row swaps
+    c.append(Case("det", [m], {}, None, id="pivoting"))
+    c.append(
+        Case(
+            "local_response_norm",
+            [rng.standard_normal((2, 7, 3)).astype(np.float32)],
+            {"size": 4, "alpha": 0.5, "beta": 0.5, "bias": 1.5},
+            None,
+            id="even_size",
+        )
+    )
+    return c
+
+
+EDGE_CASES = _edge_cases()
+
+
+@pytest.mark.parametrize("device", ["cpu", "webgpu"])
+@pytest.mark.parametrize("case", EDGE_CASES, ids=lambda c: c.name)
+def test_composed_ops_edge_values(case, device) -> None:
+    if device == "webgpu" and WEBGPU_SKIP:
+        pytest.skip(f"no webgpu: {WEBGPU_SKIP}")
+    if device == "webgpu":
+        _compare(case, lambda g: Model(g, "webgpu")._impl, 10.0)
+    else:
+        with np.errstate(all="ignore"):  # the CPU backend warns on the infinities fed
+            _compare(case, lambda g: BackendExecutor(g, backends.get("cpu")), 1.0)
+
+
+@pytest.mark.parametrize("device", ["cpu", "webgpu"])
+def test_topk_integer_minimum(device) -> None:
+    """Against torch: the numpy executor's `-x` sort key overflows at the int32 minimum."""
+    import torch
+
+    if device == "webgpu" and WEBGPU_SKIP:
+        pytest.skip(f"no webgpu: {WEBGPU_SKIP}")
+    x = np.array([[-(2**31), 3, -(2**31), 3], [0, 0, 0, 0]], np.int32)
+    graph, feeds = build(Case("topk", [x], {"k": 4}, None, n_out=2))
+    be = backends.get(device)
+    impl = Model(graph, "webgpu")._impl if device == "webgpu" else BackendExecutor(graph, be)
+    values, index = impl.run([impl.prepare(f, "int32", f.shape)[0] for f in feeds])
+    ref = torch.sort(torch.from_numpy(x).long(), descending=True, stable=True)  # ties: lower first
+    np.testing.assert_array_equal(values, ref.values.numpy().astype(np.int32))
+    np.testing.assert_array_equal(index, ref.indices.numpy())
 
 
 def test_unsupported_ops_are_named_at_load() -> None:

@@ -268,22 +268,38 @@ fn m_pow(x: f32, y: f32) -> f32 {
 }
 
 // Integer division and modulo, Python style; NumPy gives 0 for a zero divisor.
+// Built on unsigned magnitudes only: WGSL defines `/` and `%` on negative i32, but naga's
+// GLSL output emits them as GLSL's, where `%` of a negative operand is undefined (Mesa's GL
+// adapter gave 7 % -2 == 7). Unsigned division and modulo are defined everywhere.
+fn m_iabs_u(a: i32) -> u32 {
+    let u = bitcast<u32>(a);
+    return select(u, 0u - u, a < 0);  // the most negative value gives 2^31, exactly
+}
+
+// C's truncated quotient and remainder (remainder with the dividend's sign); b != 0.
+fn m_itrunc_div(a: i32, b: i32) -> i32 {
+    let q = m_iabs_u(a) / m_iabs_u(b);
+    return bitcast<i32>(select(q, 0u - q, (a < 0) != (b < 0)));  // wraps for MIN / -1
+}
+
+fn m_itrunc_mod(a: i32, b: i32) -> i32 {
+    let r = m_iabs_u(a) % m_iabs_u(b);
+    return bitcast<i32>(select(r, 0u - r, a < 0));
+}
+
 fn m_ifloordiv(a: i32, b: i32) -> i32 {
     if (b == 0) {
         return 0;
     }
-    if (b == -1) {
-        return -a;  // wraps for the most negative value, like NumPy (no trap)
-    }
-    let q = a / b;
-    return select(q, q - 1, (a - q * b != 0) && ((a < 0) != (b < 0)));
+    let q = m_itrunc_div(a, b);  // MIN // -1 wraps to MIN, like NumPy (no trap)
+    return select(q, q - 1, m_itrunc_mod(a, b) != 0 && ((a < 0) != (b < 0)));
 }
 
 fn m_iremainder(a: i32, b: i32) -> i32 {
-    if (b == 0 || b == -1) {
+    if (b == 0) {
         return 0;
     }
-    let r = a % b;
+    let r = m_itrunc_mod(a, b);
     return select(r, r + b, r != 0 && ((r < 0) != (b < 0)));
 }
 

@@ -4,9 +4,10 @@
 // control flow. Each returns the row's result to all its lanes.
 var<workgroup> tree_sh: array<f32, 256>;
 
-// max that propagates NaN (like NumPy's maximum)
+// max that propagates NaN (like NumPy's maximum); both operands tested on the bits, since
+// some drivers (Mesa's GL) do not keep `b > a` false for a NaN `a`
 fn max_nan(a: f32, b: f32) -> f32 {
-    return select(select(a, b, b > a), b, is_nan_f32(b));
+    return select(select(select(a, b, b > a), b, is_nan_f32(b)), a, is_nan_f32(a));
 }
 
 fn tree_sum(v: f32, t: u32, seg: u32) -> f32 {

@@ -14,30 +14,11 @@ import pytest
 
 pytest.importorskip("wgpu")
 
-from wisp import backends  # noqa: E402
 from wisp.backends.webgpu.array import GPUArray  # noqa: E402
 
 EPS32 = float(np.finfo(np.float32).eps)
 EPS16 = float(np.finfo(np.float16).eps)
 DTYPES = ("float32", "float16", "int32", "int64", "uint8", "int8", "bool")
-
-
-@pytest.fixture(scope="module")
-def be():
-    try:
-        return backends.get("webgpu")
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def cpu():
-    return backends.get("cpu")
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(1234)
 
 
 def up(be, a):
