@@ -42,8 +42,10 @@ from .onnx_import import (
 def _matmul(ctx: ImportContext) -> list:
     b = ctx.const(1)
     if b is not None and b.ndim == 2 and ctx.rank(0) >= 2 and b.dtype == np.float32:
-        # a weight: linear's kernel transposes it once and runs one GEMM for every row
-        return [ctx.add("linear", [ctx.value(0), np.ascontiguousarray(b.T)])]
+        # a weight: linear's kernel transposes it once and runs one GEMM for every row; the
+        # transposed copy keeps the initializer's name (a trainable import's state_dict key)
+        w = ctx.constant(np.ascontiguousarray(b.T), ctx.name(1))
+        return [ctx.add("linear", [ctx.value(0), w])]
     return [ctx.add("matmul", [ctx.value(0), ctx.value(1)])]
 
 
@@ -68,7 +70,9 @@ def _gemm(ctx: ImportContext) -> list:
             and (c.ndim <= 1 or c.shape == (1, c.size))
         ):
             bias = (c.reshape(-1) * beta).astype(c.dtype)
-        y = ctx.add("linear", [a, np.ascontiguousarray(w), bias])
+        w_id = ctx.constant(np.ascontiguousarray(w), ctx.name(1))  # keeps the weight's name
+        b_id = None if bias is None else ctx.constant(bias, ctx.name(2))
+        y = ctx.add("linear", [a, w_id, b_id])
         if ctx.has(2) and bias is None:
             cv = ctx.value(2)
             if beta != 1.0:
