@@ -41,6 +41,8 @@ _LAZY: dict[str, str] = {
     "get_rng_state": ".random",
     "set_rng_state": ".random",
     "device": ".devices:device",
+    "set_default_device": ".devices:set_default_device",
+    "get_default_device": ".devices:get_default_device",
     "dtype": ".dtypes",
     "get_default_dtype": ".dtypes",
     "set_default_dtype": ".dtypes",

@@ -45,6 +45,23 @@ class device:  # noqa: N801 - torch spelling
 _default = "cpu"
 
 
+def set_default_device(spec: Any) -> None:
+    """Where tensors made without `device=` go (torch.set_default_device).
+
+    >>> import wisp
+    >>> wisp.set_default_device("cpu")
+    >>> wisp.get_default_device()
+    device(type='cpu')
+    """
+    global _default
+    _default = device(spec).type
+
+
+def get_default_device() -> device:
+    """The device tensors made without `device=` go to."""
+    return device(_default)
+
+
 def get_backend(spec: Any = None) -> Any:
     """The backend object for a device spec (default "cpu")."""
     return _backends.get(_default if spec is None else device(spec).type)

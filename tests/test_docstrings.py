@@ -31,6 +31,7 @@ MODULES = [
     "wisp._tensor",
     "wisp.autograd",
     "wisp.creation",
+    "wisp.devices",
     "wisp.math",
     "wisp.nn.functional",
     "wisp.nn",
