@@ -41,13 +41,17 @@ fn put_b(k: u32, n: u32, v: $TC) {
 @compute @workgroup_size(WX, WY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let zz = wid.z + p.z0;
-    split_id = zz % p.splits;
+    // NOTE: the K range comes from this `let`, not the private `split_id`: browsers' WGSL
+    // compilers (Tint) treat a private variable as non-uniform and refuse the barriers in
+    // a loop bounded by it
+    let sid = zz % p.splits;
+    split_id = sid;
     let z = zz / p.splits;
     let m0 = wid.y * BM;
     let n0 = wid.x * BN;
     let t = lid.y * WX + lid.x;
     begin(z);
-    let kb = split_id * p.kchunk;
+    let kb = sid * p.kchunk;
     let ke = min(p.K, kb + p.kchunk);
     var acc: array<vec4<$TC>, 16u * RA * RB>;  // [(ra * 4 + i) * RB + rb]
     for (var k0 = kb; k0 < ke; k0 = k0 + BK) {
