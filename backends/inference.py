@@ -1186,16 +1186,34 @@ def _rnn_factory(kind: str) -> Callable[[dict, Ctx], Kernel]:
                     w_hh_t = np.ascontiguousarray(w_hh.T)
                     ys = np.empty((seq, n, out_h), x.dtype)
                     steps = range(seq - 1, -1, -1) if d else range(seq)
+                    if kind == "lstm":
+                        # NOTE: one preallocated gate buffer and in-place passes: at batch 1
+                        # a step is NumPy call overhead, and this halves the calls
+                        c = c.copy()  # updated in place below; c0 is the caller's
+                        gates = np.empty((n, 4 * hidden), gx.dtype)
+                        tmp = np.empty((n, hidden), gx.dtype)
+                        i_, f_ = gates[:, :hidden], gates[:, hidden : 2 * hidden]
+                        g_, o_ = gates[:, 2 * hidden : 3 * hidden], gates[:, 3 * hidden :]
+                        i_f = gates[:, : 2 * hidden]
                     for t in steps:
-                        gh = h @ w_hh_t
                         if kind == "lstm":
-                            g = gx[t] + gh
-                            i_, f_, g_, o_ = np.split(g, 4, axis=-1)
-                            c = _sigm(f_) * c + _sigm(i_) * np.tanh(g_)
-                            h = _sigm(o_) * np.tanh(c)
-                            if w_hr is not None:
-                                h = h @ w_hr.T
-                        elif kind == "gru":
+                            np.matmul(h, w_hh_t, out=gates)
+                            gates += gx[t]
+                            _sigmoid(i_f, i_f)
+                            _sigmoid(o_, o_)
+                            np.tanh(g_, out=g_)
+                            c *= f_
+                            np.multiply(i_, g_, out=tmp)
+                            c += tmp
+                            np.tanh(c, out=tmp)
+                            if w_hr is None:
+                                h = np.multiply(o_, tmp, out=ys[t])
+                                continue
+                            h = (o_ * tmp) @ w_hr.T
+                            ys[t] = h
+                            continue
+                        gh = h @ w_hh_t
+                        if kind == "gru":
                             if b_hh is not None:
                                 gh += b_hh
                             xr, xz, xn = np.split(gx[t], 3, axis=-1)
