@@ -105,16 +105,4 @@ fn per_group(w: u32, t: u32) {
     }
 }
 
-@compute @workgroup_size(256)
-fn main(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-) {
-    let w = wid.x + wid.y * nwg.x;
-    if (PER_THREAD) {
-        per_thread(w * WG + lid.x);
-    } else {
-        per_group(w, lid.x);
-    }
-}
+//!include row_main
