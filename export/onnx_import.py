@@ -912,6 +912,31 @@ def _target_dims(ctx: ImportContext, src: tuple, target: Sequence[Any], what: st
     return out
 
 
+def auto_pads(
+    ctx: ImportContext, spatial: Sequence[Any], kernel: Sequence[int], strides: Sequence[int],
+    dil: Sequence[int],
+) -> list[int]:  # fmt: skip
+    """Explicit ONNX-order pads (all begins, then all ends) for auto_pad."""
+    nd = len(kernel)
+    mode = ctx.attr("auto_pad", "NOTSET")
+    if mode in ("NOTSET", ""):
+        return [int(p) for p in ctx.attr("pads") or [0] * (2 * nd)]
+    if mode == "VALID":
+        return [0] * (2 * nd)
+    if mode not in ("SAME_UPPER", "SAME_LOWER"):
+        raise ctx.fail(f"auto_pad {mode!r} is not supported")
+    begin, end = [], []
+    for n, k, s, d in zip(spatial, kernel, strides, dil):
+        if not isinstance(n, int):
+            raise ctx.fail(f"auto_pad {mode} needs static spatial dims, got {tuple(spatial)}")
+        total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+        small = total // 2
+        lo, hi = (small, total - small) if mode == "SAME_UPPER" else (total - small, small)
+        begin.append(lo)
+        end.append(hi)
+    return begin + end
+
+
 # The per-op converters register themselves into CONVERTERS when imported (each op type in
 # one module only, so the import order does not matter).
 from . import onnx_nn, onnx_ops, onnx_ops_extra  # noqa: E402,F401

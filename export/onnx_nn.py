@@ -20,7 +20,6 @@ framework (`ImportContext`, folding, symbolic shapes) and the converter contract
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,7 @@ from .onnx_import import (
     ImportContext,
     _norm_axis,
     _target_dims,
+    auto_pads,
     converter,
 )
 
@@ -94,31 +94,6 @@ def _gemm(ctx: ImportContext) -> list:
     return [y]
 
 
-def _auto_pads(
-    ctx: ImportContext, spatial: Sequence[Any], kernel: Sequence[int], strides: Sequence[int],
-    dil: Sequence[int],
-) -> list[int]:  # fmt: skip
-    """Explicit ONNX-order pads (all begins, then all ends) for auto_pad."""
-    nd = len(kernel)
-    mode = ctx.attr("auto_pad", "NOTSET")
-    if mode in ("NOTSET", ""):
-        return list(ctx.attr("pads", [0] * (2 * nd)))
-    if mode == "VALID":
-        return [0] * (2 * nd)
-    if mode not in ("SAME_UPPER", "SAME_LOWER"):
-        raise ctx.fail(f"auto_pad {mode!r} is not supported")
-    begin, end = [], []
-    for n, k, s, d in zip(spatial, kernel, strides, dil):
-        if not isinstance(n, int):
-            raise ctx.fail(f"auto_pad {mode} needs static spatial dims, got {tuple(spatial)}")
-        total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
-        small = total // 2
-        lo, hi = (small, total - small) if mode == "SAME_UPPER" else (total - small, small)
-        begin.append(lo)
-        end.append(hi)
-    return begin + end
-
-
 @converter("Conv")
 def _conv(ctx: ImportContext) -> list:
     wshape = ctx.shape(1)
@@ -128,7 +103,7 @@ def _conv(ctx: ImportContext) -> list:
     kernel = list(ctx.attr("kernel_shape") or wshape[2:])
     strides = list(ctx.attr("strides") or [1] * nd)
     dil = list(ctx.attr("dilations") or [1] * nd)
-    pads = _auto_pads(ctx, ctx.shape(0)[2:], kernel, strides, dil)
+    pads = auto_pads(ctx, ctx.shape(0)[2:], kernel, strides, dil)
     return [ctx.add(f"conv{nd}d", [ctx.value(0), ctx.value(1), ctx.opt(2)], stride=strides,
                     padding=[int(p) for p in pads], dilation=dil,
                     groups=int(ctx.attr("group", 1)))]  # fmt: skip
@@ -185,7 +160,7 @@ def _pool_args(ctx: ImportContext, nd: int) -> dict:
     kernel = list(ctx.attr("kernel_shape"))
     strides = list(ctx.attr("strides") or [1] * nd)
     dil = list(ctx.attr("dilations") or [1] * nd)
-    pads = _auto_pads(ctx, ctx.shape(0)[2:], kernel, strides, dil)
+    pads = auto_pads(ctx, ctx.shape(0)[2:], kernel, strides, dil)
     return {"kernel_size": kernel, "stride": strides, "padding": [int(p) for p in pads],
             "ceil_mode": bool(ctx.attr("ceil_mode", 0)), "_dil": dil}  # fmt: skip
 

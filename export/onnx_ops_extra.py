@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .onnx_import import NP_DTYPES, ImportContext, OnnxImportError, converter
+from .onnx_import import NP_DTYPES, ImportContext, OnnxImportError, auto_pads, converter
 
 END = 2**62  # "to the end" in a registry slice
 FLOATS = ("float16", "float32", "float64")
@@ -649,7 +649,7 @@ def _lp_pool(ctx: ImportContext) -> list:
         raise ctx.fail("dilated LpPool is not supported")
     kernel = [int(k) for k in ctx.attr("kernel_shape")]
     strides = [int(s) for s in ctx.attr("strides") or [1] * nd]
-    pads = _explicit_pads(ctx, shape[2:], kernel, strides, [1] * nd)
+    pads = auto_pads(ctx, shape[2:], kernel, strides, [1] * nd)
     p = int(ctx.attr("p", 2))
     x = ctx.value(0)
     xp = ctx.add("abs", [x]) if p == 1 else ctx.add("pow", [ctx.add("abs", [x]),
@@ -698,29 +698,6 @@ def _grid_sample(ctx: ImportContext) -> list:
 # ============================================================== integer and quantized compute
 
 
-def _explicit_pads(ctx: ImportContext, spatial: Any, kernel: list[int], strides: list[int],
-                   dil: list[int]) -> list[int]:  # fmt: skip
-    """ONNX-order pads (all begins, then all ends), auto_pad resolved."""
-    nd = len(kernel)
-    mode = ctx.attr("auto_pad", "NOTSET")
-    if mode in ("NOTSET", ""):
-        return [int(p) for p in ctx.attr("pads") or [0] * (2 * nd)]
-    if mode == "VALID":
-        return [0] * (2 * nd)
-    if mode not in ("SAME_UPPER", "SAME_LOWER"):
-        raise ctx.fail(f"auto_pad {mode!r} is not supported")
-    begin, end = [], []
-    for n, k, s, d in zip(spatial, kernel, strides, dil):
-        if not isinstance(n, int):
-            raise ctx.fail(f"auto_pad {mode} needs static spatial dims, got {tuple(spatial)}")
-        total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
-        small = total // 2
-        lo, hi = (small, total - small) if mode == "SAME_UPPER" else (total - small, small)
-        begin.append(lo)
-        end.append(hi)
-    return begin + end
-
-
 def _conv(ctx: ImportContext, x: int, w: int, b: int | None, i_x: int, i_w: int) -> int:
     """A registry convolution with the current node's ONNX Conv attributes."""
     wshape = ctx.shape(i_w)
@@ -730,7 +707,7 @@ def _conv(ctx: ImportContext, x: int, w: int, b: int | None, i_x: int, i_w: int)
     kernel = [int(k) for k in ctx.attr("kernel_shape") or wshape[2:]]
     strides = [int(s) for s in ctx.attr("strides") or [1] * nd]
     dil = [int(d) for d in ctx.attr("dilations") or [1] * nd]
-    pads = _explicit_pads(ctx, ctx.shape(i_x)[2:], kernel, strides, dil)
+    pads = auto_pads(ctx, ctx.shape(i_x)[2:], kernel, strides, dil)
     return ctx.add(f"conv{nd}d", [x, w, b], stride=strides, padding=pads, dilation=dil,
                    groups=int(ctx.attr("group", 1)))  # fmt: skip
 
