@@ -50,6 +50,8 @@ def opmath(fn: Callable[..., Any]) -> Callable[..., Any]:
 class ArrayBackend(OptimKernels):
     """Primitives over an array module `xp` (numpy or cupy)."""
 
+    has_float64 = True  # the core widens intermediates to float64 only where this holds
+
     def __init__(self, xp: Any, device: str) -> None:
         self.xp = xp
         self.device = device

@@ -341,7 +341,7 @@ class Tensor:
         dt = None if dt is None else D.as_dtype(dt)
         # cast where the dtype exists: before a move onto a device without float64
         # (webgpu), after a move off one
-        early = dt is not None and (dt is not D.float64 or _has_float64(self._backend))
+        early = dt is not None and (dt is not D.float64 or self._backend.has_float64)
         if early and dt is not out.dtype:
             out = out.type(dt)
         if dev is not None and Device(dev).type != self._backend.device:
@@ -1270,10 +1270,6 @@ class _NoGrad:
 
     def __exit__(self, *exc: object) -> None:
         _autograd._mode.enabled = self.prev
-
-
-def _has_float64(backend: Any) -> bool:
-    return getattr(backend, "has_float64", True)
 
 
 class _ToDevice(ops.Function):

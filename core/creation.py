@@ -179,7 +179,7 @@ def arange(
     n = max(math.ceil((end - start) / step), 0)
     name = _dtype_name(dtype, default)
     # float steps in float64 like torch where the device has it (webgpu: float32)
-    wide = "float64" if getattr(be, "has_float64", True) else "float32"
+    wide = "float64" if be.has_float64 else "float32"
     data = be.arange(0, n, 1, wide if floats else "int64")
     data = be.cast(be.add(be.mul(data, step), start), name)
     return _finish(data, be, requires_grad)

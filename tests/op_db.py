@@ -76,6 +76,14 @@ def dtype_skip(dt: str) -> str | None:
     return None
 
 
+def needs_float64() -> Any:
+    """A pytest mark skipping a float64-only test, saying why, where float64 is missing."""
+    import pytest
+
+    why = dtype_skip("float64")
+    return pytest.mark.skipif(why is not None, reason=why or "")
+
+
 @dataclass
 class Const:
     """A sample array that never requires grad (targets, index-like floats, weights)."""

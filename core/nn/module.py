@@ -665,7 +665,7 @@ class Module:
         def convert(t: Tensor) -> Tensor:
             # cast where the dtype exists: before a move onto a device without float64
             # (webgpu), after a move off one
-            out = cast(t) if dt is not D.float64 or getattr(t._backend, "has_float64", True) else t
+            out = cast(t) if dt is not D.float64 or t._backend.has_float64 else t
             if dev is not None and dev.type != t._backend.device:
                 be = get_backend(dev)
                 out = Tensor._make(

@@ -13,15 +13,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from op_db import DEVICE, dtype_skip
+from op_db import DEVICE, needs_float64
 
 import wisp
 
 F = wisp.nn.functional
-# central differences need float64's precision
-pytestmark = pytest.mark.skipif(
-    dtype_skip("float64") is not None, reason=f"{dtype_skip('float64')} (gradcheck is float64)"
-)
+pytestmark = needs_float64()  # central differences need float64's precision
 
 
 def gradcheck(

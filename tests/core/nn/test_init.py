@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from op_db import DEVICE, dtype_skip
+from op_db import DEVICE, needs_float64
 
 import wisp
 from wisp.nn import init
@@ -134,7 +134,7 @@ def test_trunc_normal_matches_torch_moments() -> None:
         )
 
 
-@pytest.mark.skipif(dtype_skip("float64") is not None, reason="webgpu has no float64")
+@needs_float64()
 def test_erfinv_accuracy() -> None:
     y = np.linspace(-0.999999, 0.999999, 20001)
     got = host(init._erfinv(wisp.tensor(y, dtype=wisp.float64, device=DEVICE)))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from op_db import DEVICE, TOL, _contrastive_ref, _focal_ref, dtype_skip
+from op_db import DEVICE, TOL, _contrastive_ref, _focal_ref, needs_float64
 
 import wisp
 import wisp.nn.loss
@@ -283,7 +283,7 @@ def _fd_check(module: Any, x: np.ndarray, *consts: np.ndarray, eps: float = 1e-6
     np.testing.assert_allclose(wx.grad.numpy(), num, rtol=1e-5, atol=1e-8)
 
 
-@pytest.mark.skipif(dtype_skip("float64") is not None, reason="webgpu has no float64")
+@needs_float64()
 def test_own_losses_match_finite_differences() -> None:
     rng = np.random.default_rng(3)
     x = rng.uniform(-3, 3, (3, 4))

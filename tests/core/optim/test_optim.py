@@ -15,14 +15,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from op_db import DEVICE, dtype_skip
+from op_db import DEVICE, needs_float64
 
 import wisp
 from wisp import optim
-
-# float64 tests skip, saying why, on a device without float64 (webgpu)
-NO_FLOAT64 = dtype_skip("float64")
-needs_float64 = pytest.mark.skipif(NO_FLOAT64 is not None, reason=NO_FLOAT64 or "")
 
 SHAPES = [(5, 4), (4,), (4, 3), (3,)]
 STEPS = 20
@@ -175,7 +171,7 @@ def test_param_groups_with_their_own_lr(case):
     assert [g["lr"] for g in wo.param_groups] == [g["lr"] for g in to.param_groups]
 
 
-@needs_float64
+@needs_float64()
 def test_mixed_dtypes_in_one_group():
     """float32 and float64 parameters share a group: one flat buffer per dtype."""
     init = [np.ones((3, 2), np.float32) * 0.5, np.arange(4, dtype=np.float64)]
@@ -200,7 +196,7 @@ def _regression(mod, params, x, y):
     return (((h @ w2 + b2) - y) ** 2).mean()
 
 
-@needs_float64
+@needs_float64()
 @pytest.mark.parametrize(
     "w_cls,t_cls,kwargs",
     [
@@ -538,7 +534,7 @@ def test_in_place_edits_between_steps_are_respected():
     _assert_models_close(wm, tm, rtol=1e-5, atol=1e-6)
 
 
-@needs_float64
+@needs_float64()
 def test_model_double_after_steps():
     """torch's SGD keeps going (its momentum stays float32); its Adam refuses the mixed
     dtypes. wisp rebuilds its buffers in float64, state converted: compare with a torch Adam
