@@ -14,7 +14,6 @@ overhead. Timing: each measurement records `reps` calls, flushes and waits for t
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -28,16 +27,8 @@ import wisp
 import wisp.backends
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def example(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(
-        f"_bench_{name}", ROOT / "examples" / f"{name}.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from edge import example  # noqa: E402  (bench/edge.py: an example script as a module)
 
 
 def timed(run: Callable[[], Any], sync: Callable[[], None], reps: int, rounds: int) -> float:

@@ -22,10 +22,9 @@ from .ops_elementwise import ElementwiseOps
 from .ops_index import IndexOps
 from .ops_optim import OptimOps
 from .ops_reduce import ReduceOps
-from .runtime import grid
+from .runtime import MAX_RANK, dims8, grid, pad16
 from .wgsl import COMPUTE_TYPE, STORAGE_TYPE, itemsize
 
-MAX_RANK = 8
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 FLOAT_DTYPES = ("float32", "float16")
 
@@ -39,14 +38,6 @@ _HOST_DEVICE_DTYPE = {
     "uint8": "uint32",
     "bool": "uint32",
 }
-
-
-_PAD = [(0,) * (MAX_RANK - n) for n in range(MAX_RANK + 1)]
-
-
-def _dims8(values: tuple[int, ...], fmt: str) -> tuple[Any, ...]:
-    """Pad a shape/strides tuple to the 8 slots the kernels' uniforms hold."""
-    return (*values, *_PAD[len(values)])
 
 
 def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
@@ -289,9 +280,9 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
         )
         params = struct.pack(
             "<8I8i8i4I2f",
-            *_dims8(shape, "I"),
-            *_dims8(sx, "i"),
-            *_dims8(sy, "i"),
+            *dims8(shape),
+            *dims8(sx),
+            *dims8(sy),
             n,
             len(shape),
             ox,
@@ -299,7 +290,7 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
             s0,
             s1,
         )
-        self.rt.dispatch(pipe, [bx, by], _pad16(params), grid(n, 256))
+        self.rt.dispatch(pipe, [bx, by], pad16(params), grid(n, 256))
 
     def _chunks(self, arrays: list[GPUArray], n: int) -> Any:
         """Split an elementwise dispatch over storages larger than one binding may be.
@@ -388,16 +379,16 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
         )
         params = struct.pack(
             "<8I8i8i8i5If",
-            *_dims8(shape, "I"),
-            *_dims8(sa, "i"),
-            *_dims8(sb, "i"),
-            *_dims8(sz, "i"),
+            *dims8(shape),
+            *dims8(sa),
+            *dims8(sb),
+            *dims8(sz),
             n,
             len(shape),
             *offsets,
             s0,
         )
-        self.rt.dispatch(pipe, list(binds), _pad16(params), grid(n, 256))
+        self.rt.dispatch(pipe, list(binds), pad16(params), grid(n, 256))
 
 
 def _dt(a: Any, b: Any) -> str:
@@ -422,10 +413,6 @@ def cast_expr(src: str, dst: str, x: str) -> str:
         v = f"i32({x})"
         return f"((({v} + 128) & 255) - 128)"
     return f"{STORAGE_TYPE[dst]}({x})"
-
-
-def _pad16(data: bytes) -> bytes:
-    return data + bytes(-len(data) % 16)
 
 
 def _resolve_shape(old: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, ...]:

@@ -16,19 +16,11 @@ import struct
 from typing import Any
 
 from .array import GPUArray
-from .runtime import MAX_GROUPS, grid
+from .runtime import MAX_GROUPS, dims8, grid, pad16
 from .wgsl import COMPUTE_TYPE, STORAGE_TYPE
 
 MAX_BATCH_RANK = 8
 _GEMM_DTYPES = ("float32", "float16", "int32", "int64")
-
-
-def _dims8(values: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(values) + (0,) * (8 - len(values))
-
-
-def _pad16(data: bytes) -> bytes:
-    return data + bytes(-len(data) % 16)
 
 
 def _vec3(values: tuple[int, ...], fill: int) -> tuple[int, int, int, int]:
@@ -119,14 +111,14 @@ class ComputeOps:
             if va is not None and vb is not None:
                 name, a_vec_k, b_vec_n = "matmul_vec4", int(va == 1), int(vb == 1)
         subs: dict[str, Any] = {"TS": STORAGE_TYPE[a.dtype], "TC": COMPUTE_TYPE[a.dtype]}
-        head = (*_dims8(bshape), *_dims8(sa), *_dims8(sb), m, n, k, len(bshape))
+        head = (*dims8(bshape), *dims8(sa), *dims8(sb), m, n, k, len(bshape))
         head += (a_rs, a_cs, b_rs, b_cs, a.offset, b.offset)
         if name == "matmul_naive":
             c = self.new(bshape + (m, n), out_dtype)
             pipe = self.rt.pipeline(name, {**subs, "TO": STORAGE_TYPE[out_dtype]})
             params = _MM.pack(*head, 0, alpha, 0, 0, nz, 0, 1, k, 0)
             binds = [self._bind(a), self._bind(b), self._bind(c)]
-            self.rt.dispatch(pipe, binds, _pad16(params), grid(nz * m * n, 256))
+            self.rt.dispatch(pipe, binds, pad16(params), grid(nz * m * n, 256))
             return c
         wx, wy, ra, rb = _tile_shape(m, n)
         gx, gy = -(-n // (4 * wx * rb)), -(-m // (4 * wy * ra))
@@ -142,7 +134,7 @@ class ComputeOps:
         total = nz * splits
         for z0 in range(0, total, MAX_GROUPS):
             params = _MM.pack(*head, z0, alpha, a_vec_k, b_vec_n, nz, 0, splits, kchunk, nz * m * n)
-            self.rt.dispatch(pipe, binds, _pad16(params), (gx, gy, min(MAX_GROUPS, total - z0)))
+            self.rt.dispatch(pipe, binds, pad16(params), (gx, gy, min(MAX_GROUPS, total - z0)))
         if splits == 1:
             return c.view(c.shape[1:], c.strides[1:], 0)
         return self._sum_splits(c, bshape + (m, n), out_dtype)
@@ -371,7 +363,7 @@ class ComputeOps:
         total = nz * splits
         for z0 in range(0, total, MAX_GROUPS):
             params = _CONV.pack(*geo, m, n, k, z0, *tail, splits, kchunk, nz * m * n)
-            self.rt.dispatch(pipe, binds, _pad16(params), (gx, gy, min(MAX_GROUPS, total - z0)))
+            self.rt.dispatch(pipe, binds, pad16(params), (gx, gy, min(MAX_GROUPS, total - z0)))
 
     # ---------------------------------------------------------------- pooling
     def max_pool(self, x, kernel, stride, pads, dilation):
@@ -387,7 +379,7 @@ class ComputeOps:
             params = _pool_params(x, x.shape[2:], out_sp, kernel, stride, pads, dilation, y.size)
             params = params[:-1] + (_lowest_bits(x.dtype),)
             self.rt.dispatch(
-                pipe, [self._bind(x), self._bind(y), self._bind(idx)], _pad16(_POOL.pack(*params)),
+                pipe, [self._bind(x), self._bind(y), self._bind(idx)], pad16(_POOL.pack(*params)),
                 grid(y.size, 256),
             )  # fmt: skip
         return y, idx
@@ -401,7 +393,7 @@ class ComputeOps:
                 g, x_shape[2:], g.shape[2:], kernel, stride, pads, dilation, dx.size
             )
             self.rt.dispatch(
-                pipe, [self._bind(g), self._bind(idx), self._bind(dx)], _pad16(_POOL.pack(*params)),
+                pipe, [self._bind(g), self._bind(idx), self._bind(dx)], pad16(_POOL.pack(*params)),
                 grid(dx.size, 256),
             )  # fmt: skip
         return dx
@@ -419,7 +411,7 @@ class ComputeOps:
             params = _pool_params(x, x.shape[2:], out_sp, kernel, stride, pads, dil, y.size)
             params = params[:-3] + (mode, value, 0)
             self.rt.dispatch(
-                pipe, [self._bind(x), self._bind(d), self._bind(y)], _pad16(_POOL.pack(*params)),
+                pipe, [self._bind(x), self._bind(d), self._bind(y)], pad16(_POOL.pack(*params)),
                 grid(y.size, 256),
             )  # fmt: skip
         return y
@@ -433,7 +425,7 @@ class ComputeOps:
             params = _pool_params(g, x_shape[2:], g.shape[2:], kernel, stride, pads, dil, dx.size)
             params = params[:-3] + (mode, value, 0)
             self.rt.dispatch(
-                pipe, [self._bind(g), self._bind(d), self._bind(dx)], _pad16(_POOL.pack(*params)),
+                pipe, [self._bind(g), self._bind(d), self._bind(dx)], pad16(_POOL.pack(*params)),
                 grid(dx.size, 256),
             )  # fmt: skip
         return dx
@@ -469,7 +461,7 @@ class ComputeOps:
             if mask is not None and not causal:
                 mode = 1 if mask.dtype == "bool" else 2
                 mk = self.expand(mask, s.shape)
-                mstrides, mo = _dims8(mk.strides), mk.offset
+                mstrides, mo = dims8(mk.strides), mk.offset
             pipe = self.rt.pipeline(
                 "attn_softmax",
                 {
@@ -479,11 +471,11 @@ class ComputeOps:
                 },
             )
             params = _ATT.pack(
-                *_dims8(s.shape), *mstrides, rows, lk, lq, len(s.shape), mode, int(causal),
+                *dims8(s.shape), *mstrides, rows, lk, lq, len(s.shape), mode, int(causal),
                 mo, _NINF,
             )  # fmt: skip
             self.rt.dispatch(
-                pipe, [self._bind(s), self._bind(mk), self._bind(p)], _pad16(params),
+                pipe, [self._bind(s), self._bind(mk), self._bind(p)], pad16(params),
                 _row_grid(rows),
             )  # fmt: skip
         return self._gemm(p, v), p
@@ -506,7 +498,7 @@ class ComputeOps:
                 )
                 self.rt.dispatch(
                     pipe, [self._bind(dp), self._bind(p), self._bind(ds)],
-                    _pad16(struct.pack("<2I", rows, lk)), _row_grid(rows),
+                    pad16(struct.pack("<2I", rows, lk)), _row_grid(rows),
                 )  # fmt: skip
             if needs[0]:
                 dq = self._gemm(ds, k, alpha=scale)

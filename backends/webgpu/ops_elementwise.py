@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from .array import GPUArray
-from .runtime import grid
+from .runtime import dims8, grid, pad16
 from .wgsl import COMPUTE_TYPE, STORAGE_TYPE, itemsize
 
 FLOATS = ("float32", "float16")
@@ -103,14 +103,6 @@ def _truth(kind: str, x: str) -> str:
     if kind == "f":
         return f"m_truthy({x})"
     return f"{x} != 0" + ("u" if kind in "ub" else "")
-
-
-def _dims8(values: Any) -> tuple[int, ...]:
-    return tuple(values) + (0,) * (8 - len(values))
-
-
-def _pad16(data: bytes) -> bytes:
-    return data + bytes(-len(data) % 16)
 
 
 def _norm_axis(axis: int, ndim: int) -> int:
@@ -233,15 +225,15 @@ class ElementwiseOps:
         )
         params = struct.pack(
             "<8I8i8i4I",
-            *_dims8(z.shape),
-            *_dims8(y.strides),
-            *_dims8(z.strides),
+            *dims8(z.shape),
+            *dims8(y.strides),
+            *dims8(z.strides),
             n,
             z.ndim,
             y.offset,
             z.offset,
         )
-        self.rt.dispatch(pipe, [self._bind(y), self._bind(z)], _pad16(params), grid(n, 256))
+        self.rt.dispatch(pipe, [self._bind(y), self._bind(z)], pad16(params), grid(n, 256))
 
     def _generate(self, shape: tuple[int, ...], dtype: str, expr: str, **p: Any) -> GPUArray:
         """A new contiguous array with Y[i] = expr(i, params) (kernels/generate.wgsl)."""
@@ -262,7 +254,7 @@ class ElementwiseOps:
             p.get("ia", 0),
             p.get("ib", 0),
         )
-        self.rt.dispatch(pipe, [self._bind(y)], _pad16(params), grid(n, 256))
+        self.rt.dispatch(pipe, [self._bind(y)], pad16(params), grid(n, 256))
         return y
 
     def _random(
@@ -309,7 +301,7 @@ class ElementwiseOps:
             a,
             b,
         )
-        self.rt.dispatch(pipe, [self._bind(y)], _pad16(params), grid((n + 3) // 4, 64))
+        self.rt.dispatch(pipe, [self._bind(y)], pad16(params), grid((n + 3) // 4, 64))
         return y
 
     # ------------------------------------------------------------------ memory
@@ -621,11 +613,11 @@ class ElementwiseOps:
         )
         params = struct.pack(
             "<8I8i8i8i8i6I",
-            *_dims8(shape),
-            *_dims8(cond.strides),
-            *_dims8(a.strides),
-            *_dims8(b.strides),
-            *_dims8(z.strides),
+            *dims8(shape),
+            *dims8(cond.strides),
+            *dims8(a.strides),
+            *dims8(b.strides),
+            *dims8(z.strides),
             n,
             len(shape),
             cond.offset,
@@ -634,7 +626,7 @@ class ElementwiseOps:
             z.offset,
         )
         binds = [self._bind(cond), self._bind(a), self._bind(b), self._bind(z)]
-        self.rt.dispatch(pipe, binds, _pad16(params), grid(n, 256))
+        self.rt.dispatch(pipe, binds, pad16(params), grid(n, 256))
         return z
 
     def clip(self, a, lo, hi):

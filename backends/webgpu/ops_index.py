@@ -32,8 +32,8 @@ import struct
 from typing import Any
 
 from .array import GPUArray, contiguous_strides
-from .ops_reduce import dims8, nonzero_expr, pad16
-from .runtime import grid
+from .ops_reduce import nonzero_expr
+from .runtime import dims8, grid, pad16
 from .wgsl import COMPUTE_TYPE, STORAGE_TYPE
 
 WG = 256

@@ -16,12 +16,8 @@ import struct
 from typing import Any
 
 from .array import GPUArray, contiguous_strides
-from .runtime import grid
+from .runtime import grid, pad16
 from .wgsl import STORAGE_TYPE
-
-
-def _pad16(data: bytes) -> bytes:
-    return data + bytes(-len(data) % 16)
 
 
 def _offset(buf: GPUArray, n: int, name: str) -> int:
@@ -65,7 +61,7 @@ class OptimOps:
         if n == 0:
             return
         pipe = self.rt.pipeline(kernel, {"T": STORAGE_TYPE[dtype]})
-        self.rt.dispatch(pipe, binds, _pad16(params), grid(n, 256))
+        self.rt.dispatch(pipe, binds, pad16(params), grid(n, 256))
 
     def sgd_step(
         self,

@@ -20,10 +20,9 @@ import struct
 from typing import Any
 
 from .array import GPUArray
-from .runtime import grid
+from .runtime import dims8, grid, pad16
 from .wgsl import COMPUTE_TYPE, STORAGE_TYPE
 
-MAX_RANK = 8
 WG = 256
 FLOATS = ("float32", "float16")
 # the logical dtype whose device storage is each accumulator type (for partial sums)
@@ -83,18 +82,6 @@ def column_like(v: GPUArray, nkept: int) -> bool:
     kept = [st for s, st in zip(v.shape[:nkept], v.strides[:nkept]) if s != 1]
     red = [st for s, st in zip(v.shape[nkept:], v.strides[nkept:]) if s != 1]
     return bool(kept) and bool(red) and abs(kept[-1]) == 1 and abs(red[-1]) != 1
-
-
-def dims8(values: Any) -> tuple[int, ...]:
-    """A shape/strides tuple padded to the 8 slots the kernels' uniforms hold."""
-    values = tuple(values)
-    if len(values) > MAX_RANK:
-        raise ValueError(f"webgpu kernels take at most {MAX_RANK} dims, got {len(values)}")
-    return values + (0,) * (MAX_RANK - len(values))
-
-
-def pad16(data: bytes) -> bytes:
-    return data + bytes(-len(data) % 16)
 
 
 def norm_axes(axes: Any, ndim: int) -> tuple[int, ...]:

@@ -20,7 +20,6 @@ Rules kept here (DESIGN §4):
 from __future__ import annotations
 
 import os
-import struct
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -307,7 +306,18 @@ class WgpuRuntime:
         return st
 
 
-def pack(fmt: str, *values: Any) -> bytes:
-    """Uniform params as bytes, padded to 16 (WGSL uniform structs round up to 16)."""
-    data = struct.pack("<" + fmt, *values)
+MAX_RANK = 8  # dims a kernel's uniforms hold (two vec4s per shape or strides)
+_PAD = [(0,) * (MAX_RANK - n) for n in range(MAX_RANK + 1)]
+
+
+def dims8(values: Any) -> tuple[int, ...]:
+    """A shape/strides tuple padded to the 8 slots the kernels' uniforms hold."""
+    values = tuple(values)
+    if len(values) > MAX_RANK:
+        raise ValueError(f"webgpu kernels take at most {MAX_RANK} dims, got {len(values)}")
+    return values + _PAD[len(values)]
+
+
+def pad16(data: bytes) -> bytes:
+    """Uniform params padded to 16 bytes (WGSL uniform structs round up to 16)."""
     return data + bytes(-len(data) % 16)
