@@ -1,0 +1,226 @@
+"""Browser fixtures: a local static server, Debian's Chromium through Playwright, and a page
+with Pyodide and Wisp's runtime bundle loaded once per test module.
+
+Every page records each request; a request to any host other than 127.0.0.1 fails the test
+(proof that nothing comes from a CDN), as do console errors and uncaught page errors.
+
+The tests skip, saying why, where Chromium, Playwright or `node_modules/pyodide` (`npm ci`)
+is missing; `WISP_REQUIRE_BROWSER=1` (set by `.ci/run`) turns those skips into failures.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_MODULES = ROOT / "node_modules"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+BASE_ARGS = [
+    "--no-sandbox",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+WEBGPU_ARGS = ["--enable-unsafe-webgpu"]  # without it requestAdapter() returns null
+HARNESS = Path(__file__).with_name("harness.html")
+
+
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[test]')"
+    if not (NODE_MODULES / "pyodide" / "pyodide.mjs").exists():
+        return "node_modules/pyodide is missing (run npm ci in the repository root)"
+    return None
+
+
+def skip_or_fail(reason: str) -> None:
+    if os.environ.get("WISP_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"WISP_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".mjs": "text/javascript",
+        ".js": "text/javascript",
+        ".wasm": "application/wasm",
+        ".whl": "application/zip",
+        ".wisp": "application/octet-stream",
+    }
+
+    def log_message(self, *args: Any) -> None:  # keep pytest's output clean
+        pass
+
+
+def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A static server for `folder` on 127.0.0.1 (a secure context: navigator.gpu exists)."""
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder))
+    )
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+@pytest.fixture(scope="session")
+def harness_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder served to the runtime tests: pyodide/, the bundle and the harness page."""
+    reason = missing_browser()
+    if reason:
+        skip_or_fail(reason)
+    from wisp.web.bundle import make_bundle
+
+    root = tmp_path_factory.mktemp("www")
+    (root / "pyodide").symlink_to(NODE_MODULES / "pyodide", target_is_directory=True)
+    make_bundle(root / "wisp-bundle.zip")
+    shutil.copy(HARNESS, root / "index.html")
+    return root
+
+
+@pytest.fixture(scope="session")
+def harness_url(harness_root: Path) -> Any:
+    httpd, url = serve(harness_root)
+    yield url
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Any:
+    reason = missing_browser()
+    if reason:
+        skip_or_fail(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+def _launch(p: Any, webgpu: bool) -> Any:
+    args = BASE_ARGS + (WEBGPU_ARGS if webgpu else [])
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Any) -> Any:
+    """Chromium with WebGPU (SwiftShader, a fallback adapter)."""
+    b = _launch(playwright_instance, webgpu=True)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="session")
+def browser_nogpu(playwright_instance: Any) -> Any:
+    """Chromium without --enable-unsafe-webgpu: requestAdapter() returns null."""
+    b = _launch(playwright_instance, webgpu=False)
+    yield b
+    b.close()
+
+
+class PageWatch:
+    """A Playwright page plus what it logged and requested; `check()` fails on any
+    console error, uncaught error or request to another host."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.console: list[str] = []
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.expected_errors: list[str] = []  # substrings a test expects in console errors
+        page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", lambda r: self.requests.append(r.url))
+
+    def foreign_requests(self) -> list[str]:
+        out = []
+        for url in self.requests:
+            parts = urlsplit(url)
+            if parts.scheme in ("data", "blob"):
+                continue
+            if parts.hostname != "127.0.0.1":
+                out.append(url)
+        return out
+
+    def console_errors(self) -> list[str]:
+        errs = [c for c in self.console if c.startswith("error:")]
+        return [e for e in errs if not any(x in e for x in self.expected_errors)]
+
+    def check(self) -> None:
+        assert not self.foreign_requests(), f"requests to other hosts: {self.foreign_requests()}"
+        assert not self.errors, f"uncaught page errors: {self.errors}"
+        assert not self.console_errors(), f"console errors: {self.console_errors()}"
+
+
+def open_page(browser: Any, cls: type = PageWatch) -> Any:
+    """A new page in its own context, watched (`cls` is PageWatch or a subclass)."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.set_default_timeout(120_000)
+    return cls(page)
+
+
+class PyPage(PageWatch):
+    """The harness page: Pyodide with the bundle unpacked; `run` executes Python."""
+
+    load_s = 0.0
+
+    def run(self, code: str) -> Any:
+        """Run Python in Pyodide (top-level await allowed); return the last expression,
+        round-tripped through JSON. A Python exception fails with its traceback."""
+        out = self.page.evaluate(
+            """async (code) => {
+              try {
+                const r = await pyodide.runPythonAsync(code);
+                const dumps = pyodide.runPython('import json; json.dumps');
+                try { return {ok: dumps(r)}; } finally { r?.destroy?.(); dumps.destroy(); }
+              } catch (e) { return {error: String(e.message || e)}; }
+            }""",
+            code,
+        )
+        if "error" in out:
+            raise AssertionError(f"Python in the page failed:\n{out['error']}")
+        return json.loads(out["ok"])
+
+
+def _py_page(browser: Any, url: str) -> Any:
+    pp = open_page(browser, PyPage)
+    t0 = time.perf_counter()
+    pp.page.goto(f"{url}/index.html")
+    pp.page.evaluate("window.wispReady")
+    pp.load_s = time.perf_counter() - t0
+    return pp
+
+
+@pytest.fixture(scope="module")
+def py(browser: Any, harness_url: str) -> Any:
+    """Pyodide + bundle in Chromium with WebGPU; loaded once per test module."""
+    pp = _py_page(browser, harness_url)
+    yield pp
+    pp.page.context.close()
+    pp.check()
+
+
+@pytest.fixture(scope="module")
+def py_nogpu(browser_nogpu: Any, harness_url: str) -> Any:
+    """Pyodide + bundle in Chromium without WebGPU."""
+    pp = _py_page(browser_nogpu, harness_url)
+    yield pp
+    pp.page.context.close()
+    pp.check()
