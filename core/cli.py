@@ -1,5 +1,5 @@
 """The `wisp` command line: `wisp info`, `wisp inspect model.wisp`, `wisp run model.wisp`,
-`wisp convert model.onnx model.wisp`.
+`wisp convert model.onnx model.wisp`, `wisp demo` (serves the browser demo site).
 
 Like the façade, this module ties the layers together: it is the one module of the core
 allowed to import `wisp.edge` (lazily, inside the commands; see tests/test_layering.py).
@@ -169,6 +169,31 @@ def convert(source: str, target: str, weights: str) -> int:
     return 0
 
 
+def demo(directory: str, port: int) -> int:
+    """Serve the demo site on 127.0.0.1 (building it first when `directory` has none) and
+    print its URL; runs until Ctrl+C."""
+    import os
+    import time
+
+    from .web.serve import serve
+
+    if not os.path.isfile(os.path.join(directory, "index.html")):
+        from .web.build import build
+
+        print(f"{directory} has no site yet; building it (python -m wisp.web.build {directory})")
+        print(build(directory), flush=True)
+    httpd, url = serve(directory, port=port)
+    print(f"Wisp demo: {url}/ (serving {os.path.abspath(directory)}; Ctrl+C stops)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.shutdown()
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wisp", description="Wisp command line tools.")
     parser.add_argument("--version", action="version", version=f"wisp {__version__}")
@@ -196,6 +221,9 @@ def _parser() -> argparse.ArgumentParser:
         choices=("fp32", "fp16", "int8"),
         help="store float weights as fp32 (default), fp16 or per-channel int8",
     )
+    p = sub.add_parser("demo", help="serve the browser demo site on 127.0.0.1")
+    p.add_argument("--dir", default="site/dist", help="the built site (default site/dist)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks one)")
     return parser
 
 
@@ -211,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args.model, args.input, args.executor, args.output)
         if args.command == "convert":
             return convert(args.model, args.output, args.weights)
+        if args.command == "demo":
+            return demo(args.dir, args.port)
     except (OSError, ValueError, TypeError, RuntimeError, IndexError) as exc:
         # ModelFormatError is a ValueError: bad files end here, as one line, no traceback
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -63,6 +63,10 @@ MODULES = [
     "wisp.edge.webgpu_executor",
     "wisp.edge.npy",
     "wisp.cli",
+    "wisp.web.bundle",
+    "wisp.web.build",
+    "wisp.web.serve",
+    "wisp.web.bridge",
 ]
 
 

@@ -224,3 +224,30 @@ def py_nogpu(browser_nogpu: Any, harness_url: str) -> Any:
     yield pp
     pp.page.context.close()
     pp.check()
+
+
+# ------------------------------------------------------------------ the built demo site
+
+
+@pytest.fixture(scope="session")
+def site_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`python -m wisp.web.build DIR --quick` once per session (a width-8 CNN trained here):
+    the site every page test opens."""
+    reason = missing_browser()
+    if reason:
+        skip_or_fail(reason)
+    from wisp.web.build import build
+
+    dist = tmp_path_factory.mktemp("site") / "dist"
+    print(build(dist, quick=True))
+    return dist
+
+
+@pytest.fixture(scope="session")
+def site_url(site_dist: Path) -> Any:
+    """The built site served by `wisp.web.serve` (what `wisp demo` runs) on 127.0.0.1."""
+    from wisp.web.serve import serve as serve_site
+
+    httpd, url = serve_site(site_dist)
+    yield url
+    httpd.shutdown()
