@@ -30,7 +30,13 @@ _PACKAGES = {
 }
 _SUFFIXES = (".py", ".wgsl")
 # modules that only make sense on the desktop (they spawn processes or need a terminal)
-_SKIP = {"wisp/cli.py", "wisp/data/_worker.py", "wisp/web/build.py", "wisp/web/serve.py"}
+_SKIP = {
+    "wisp/cli.py",
+    "wisp/data/_worker.py",
+    "wisp/web/build.py",
+    "wisp/web/serve.py",
+    "wisp/web/browser_check.py",
+}
 
 
 def _package_files(prefix: str, folder: Path) -> dict[str, Path]:
