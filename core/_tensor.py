@@ -215,8 +215,14 @@ class Tensor:
         return await reader(self._data) if reader else self.item()
 
     async def numpy_async(self) -> Any:
+        """Awaitable `numpy()` (a HostArray where NumPy is absent, e.g. in Pyodide)."""
         reader = getattr(self._backend, "to_host_async", None)
         return await reader(self._data) if reader else self.numpy()
+
+    async def tolist_async(self) -> Any:
+        """Awaitable `tolist()`: browsers only allow asynchronous GPU readback."""
+        reader = getattr(self._backend, "tolist_async", None)
+        return await reader(self._data) if reader else self.tolist()
 
     def __repr__(self) -> str:
         extras = []

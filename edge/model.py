@@ -128,6 +128,22 @@ class Model:
             return {t.name: o for t, o in zip(self.outputs, outs)}
         return outs[0] if len(outs) == 1 else tuple(outs)
 
+    async def run_async(self, *inputs: Any) -> Any:
+        """`run` for callers that may not block: the browser's `webgpu` executor awaits its
+        readback here (its `run` cannot wait for the GPU); other executors run as `run`.
+
+        Inputs may be HostArrays, nested lists or `array.array`s (no NumPy needed); outputs
+        are HostArrays where NumPy is absent.
+        """
+        named = len(inputs) == 1 and isinstance(inputs[0], Mapping)
+        ordered = self._order(inputs[0] if named else inputs, named)
+        checked = self._check(ordered)
+        runner = getattr(self._impl, "run_async", None)
+        outs = await runner(checked) if runner is not None else self._impl.run(checked)
+        if named:
+            return {t.name: o for t, o in zip(self.outputs, outs)}
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
     def _order(self, given: Any, named: bool) -> list[Any]:
         expected = [t.name for t in self.inputs]
         if named:

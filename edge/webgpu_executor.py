@@ -37,8 +37,15 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..backends.pykernels import adaptive_taps, conv_pairs, interp_taps, pool_geometry
-from .executors import NumpyInputs, Plan, _run_steps, _steps
+from ..backends.pykernels import (
+    HostArray,
+    adaptive_taps,
+    conv_pairs,
+    convert,
+    interp_taps,
+    pool_geometry,
+)
+from .executors import NumpyInputs, Plan, _run_steps, _steps, host_input
 from .graph import NO_VALUE, Graph
 from .registry import FLOAT_DTYPES, einsum_parse
 
@@ -76,8 +83,10 @@ class BackendExecutor(NumpyInputs):
         self.be = backend
         self.current_op = ""  # the op whose kernel is being made (shared factories read it)
         self.plan = Plan(graph)
-        from ..backends import inference as K  # host-side input conversion (NumPy)
-
+        try:
+            from ..backends import inference as K  # host-side input conversion (NumPy)
+        except ImportError:  # the browser without NumPy: HostArrays / lists / array.array
+            K = None
         self.K = K
         n = len(graph.values)
         self.template: list[Any] = [None] * (n + 1)
@@ -124,15 +133,39 @@ class BackendExecutor(NumpyInputs):
         be = self.be
         return be.reshape(be.from_host(data, dtype), shape)
 
-    def run(self, inputs: Sequence[Any], observe: Callable | None = None) -> list[Any]:
+    def prepare(self, value: Any, dtype: str, expected: Sequence[Any]) -> tuple[Any, tuple, str]:
+        """(host array, shape, dtype name): NumPy's when it imports, else a HostArray."""
+        if self.K is None:
+            return host_input(value, dtype, expected)
+        return super().prepare(value, dtype, expected)
+
+    def convert(self, arr: Any, dtype: str) -> Any:
+        if self.K is None:
+            return HostArray(convert(arr.data, dtype), arr.shape, dtype)
+        return super().convert(arr, dtype)
+
+    def _record(self, inputs: Sequence[Any], observe: Callable | None) -> list[Any]:
+        """Upload the inputs and record every kernel; the device buffers of the outputs."""
         be = self.be
         env = self.template.copy()
         for i, arr in zip(self.plan.graph.inputs, inputs):
-            env[i] = be.from_host(arr, self.K.dtype_name(arr))
+            name = arr.dtype if self.K is None else self.K.dtype_name(arr)
+            env[i] = be.from_host(arr, name)
         _run_steps(self.steps, env, observe, self.plan.graph)
         outs = [env[i] for i in self.plan.graph.outputs]
         self.flush()
-        return [be.to_host(o) for o in outs]
+        return outs
+
+    def run(self, inputs: Sequence[Any], observe: Callable | None = None) -> list[Any]:
+        return [self.be.to_host(o) for o in self._record(inputs, observe)]
+
+    async def run_async(self, inputs: Sequence[Any], observe: Callable | None = None) -> list[Any]:
+        """`run` awaiting the readback (the browser); NumPy arrays, or HostArrays without."""
+        outs = self._record(inputs, observe)
+        reader = getattr(self.be, "to_host_async", None)
+        if reader is None:
+            return [self.be.to_host(o) for o in outs]
+        return [await reader(o) for o in outs]
 
     def flush(self) -> None:
         """Submit the recorded work (one submit per run)."""

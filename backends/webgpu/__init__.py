@@ -11,6 +11,13 @@ from typing import Any
 
 def make_backend() -> Any:
     """The `webgpu` backend on the best adapter here (raises RuntimeError saying why not)."""
+    import sys
+
+    if sys.platform == "emscripten":  # Pyodide: the page's GPU comes from wisp.web
+        raise RuntimeError(
+            "in the browser, open WebGPU first: `await wisp.web.init_webgpu()` (it registers "
+            "device 'webgpu')"
+        )
     from .backend import WebGPUBackend
     from .runtime import WgpuRuntime
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import struct
+from array import array
 from typing import Any
 
 from .array import GPUArray, contiguous_strides
@@ -24,6 +25,16 @@ from .ops_optim import OptimOps
 from .ops_reduce import ReduceOps
 from .runtime import MAX_RANK, dims8, grid, pad16
 from .wgsl import COMPUTE_TYPE, STORAGE_TYPE, itemsize
+
+_NO_FLOAT64 = (
+    "the webgpu device has no float64: give dtype=float32 (or make the data float32 first)"
+)
+# NumPy-free host conversion: array typecodes of the logical dtypes (raw bytes in), and of
+# array.array inputs (typecode -> dtype; 'l' is 4 or 8 bytes by platform: itemsize decides)
+_TYPECODE = {"int64": "q", "int8": "b", "uint8": "B", "bool": "B"}
+_RAW_SIZE = {"int64": 8, "int8": 1, "uint8": 1, "bool": 1}
+_ARRAY_DTYPE = {"f": "float32", "d": "float64", "b": "int8", "B": "uint8", "?": "bool"}
+_INT_BY_SIZE = {4: "int32", 8: "int64"}
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 FLOAT_DTYPES = ("float32", "float16")
@@ -69,6 +80,7 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
         self._np = None
+        self._has_np: bool | None = None
         self._scalars: dict[tuple[Any, str], GPUArray] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -131,8 +143,24 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
     def np_dtype(self, name: str) -> Any:
         return self.np.dtype(name)
 
+    @property
+    def has_numpy(self) -> bool:
+        """Whether NumPy imports here (the desktop); the browser converts without it."""
+        ok = self._has_np
+        if ok is None:
+            try:
+                self.np  # noqa: B018 - the import is the test
+                ok = True
+            except ImportError:
+                ok = False
+            self._has_np = ok
+        return ok
+
     def from_host(self, data: Any, dtype: str | None) -> GPUArray:
-        """A new array from host data (nested lists, scalars, NumPy arrays, bytes)."""
+        """A new array from host data (nested lists, scalars, NumPy arrays, bytes,
+        `array.array`, `HostArray`); without NumPy every form but NumPy's still works."""
+        if not self.has_numpy or _is_plain_host(data):
+            return self._from_host_py(data, dtype)
         np = self.np
         if isinstance(data, bytes | bytearray | memoryview):
             arr = np.frombuffer(bytes(data), dtype=dtype or "uint8")
@@ -140,43 +168,101 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
             arr = np.asarray(data, dtype=None if dtype is None else np.dtype(dtype))
             if dtype is None and arr.dtype == np.float64:
                 if hasattr(data, "dtype"):  # a float64 array: say so rather than round it
-                    raise TypeError(
-                        "the webgpu device has no float64: give dtype=float32 (or make the "
-                        "data float32 first)"
-                    )
+                    raise TypeError(_NO_FLOAT64)
                 # Python floats: the core casts them to the default float dtype anyway
                 arr = arr.astype(np.float32)
         name = str(arr.dtype)
         self._check_dtype(name)
         dev = _HOST_DEVICE_DTYPE[name]
         if name == "int64" and arr.size:
-            lo, hi = int(arr.min()), int(arr.max())
-            if lo < INT32_MIN or hi > INT32_MAX:
-                raise OverflowError(
-                    f"int64 values in [{lo}, {hi}] do not fit the int32 the webgpu device "
-                    "holds int64 in"
-                )
+            _check_int32(int(arr.min()), int(arr.max()))
         host = np.ascontiguousarray(arr, dtype=dev)
         return GPUArray(self.rt.upload(host.tobytes()), tuple(arr.shape), name)
+
+    def _from_host_py(self, data: Any, dtype: str | None) -> GPUArray:
+        """`from_host` without NumPy: the same dtype rules, packed with `array`/`struct`."""
+        if isinstance(data, bytes | bytearray | memoryview) and not isinstance(data, array):
+            raw = bytes(data)  # raw little-endian values of `dtype` (NumPy's frombuffer)
+            name = self._check_dtype(dtype or "uint8")
+            size = itemsize(name) if name in ("float32", "int32", "float16") else _RAW_SIZE[name]
+            if len(raw) % size:
+                raise ValueError(f"buffer size {len(raw)} is not a multiple of {name}'s {size}")
+            if name in ("float32", "int32", "float16"):
+                return GPUArray(self.rt.upload(raw), (len(raw) // size,), name)
+            src = array(_TYPECODE[name])
+            src.frombytes(raw)
+            flat, shape, given = src, (len(src),), name
+        else:
+            flat, shape, given = host_flat(data)
+            if dtype is None and given == "float64":
+                if not isinstance(data, list | tuple | float | int | bool):
+                    raise TypeError(_NO_FLOAT64)
+                given = "float32"  # Python floats: like the NumPy path
+        name = self._check_dtype(dtype or given)
+        if name in FLOAT_DTYPES:
+            words: Any = array("f", flat)
+            if name == "float16":
+                words = struct.pack(f"<{len(words)}e", *words)
+        else:
+            if given in FLOAT_DTYPES or given == "float64":
+                flat = [int(v) for v in flat]  # truncate toward zero, like NumPy's astype
+            if name == "int64" and len(flat):
+                _check_int32(min(flat), max(flat))
+            if name == "bool":
+                words = array("I", [1 if v else 0 for v in flat])
+            elif name == "uint8":
+                words = array("I", [v & 255 for v in flat])
+            elif name == "int8":
+                words = array("i", [((v + 128) & 255) - 128 for v in flat])
+            else:
+                words = array("i", flat)
+        return GPUArray(self.rt.upload(words), shape, name)
 
     def wrap(self, array: Any) -> GPUArray:
         return self.from_host(array, str(array.dtype))
 
-    def to_host(self, buf: GPUArray) -> Any:
-        np = self.np
+    # ------------------------------------------------------------- readback
+    def _raw(self, buf: GPUArray) -> tuple[GPUArray, int, int]:
         a = self.contiguous(buf)
-        nbytes = a.size * itemsize(a.dtype)
-        raw = self.rt.read(a.storage, a.offset * itemsize(a.dtype), nbytes)
+        isz = itemsize(a.dtype)
+        return a, a.offset * isz, a.size * isz
+
+    def _host(self, raw: bytes, a: GPUArray) -> Any:
+        """Device bytes of `a` as a NumPy array (desktop) or a HostArray (no NumPy)."""
+        if not self.has_numpy:
+            return host_array(raw, a.shape, a.dtype)
+        np = self.np
         host = np.frombuffer(raw, dtype=_HOST_DEVICE_DTYPE[a.dtype]).reshape(a.shape)
         return host.astype(a.dtype) if host.dtype != np.dtype(a.dtype) else host.copy()
+
+    def to_host(self, buf: GPUArray) -> Any:
+        a, off, nbytes = self._raw(buf)
+        return self._host(self.rt.read(a.storage, off, nbytes), a)
 
     def tolist(self, buf: GPUArray) -> Any:
         return self.to_host(buf).tolist()
 
     def item(self, buf: GPUArray) -> Any:
-        return self.to_host(buf).item()
+        host = self.to_host(buf)
+        return host.item() if self.has_numpy else host.data[0]
+
+    async def to_host_async(self, buf: GPUArray) -> Any:
+        """`to_host` that awaits the readback (the browser): NumPy array or HostArray."""
+        a, off, nbytes = self._raw(buf)
+        return self._host(await self.rt.read_async(a.storage, off, nbytes), a)
+
+    async def tolist_async(self, buf: GPUArray) -> Any:
+        return (await self.to_host_async(buf)).tolist()
+
+    async def item_async(self, buf: GPUArray) -> Any:
+        host = await self.to_host_async(buf)
+        return host.item() if self.has_numpy else host.data[0]
 
     def format(self, buf: GPUArray) -> str:
+        if not getattr(self.rt, "sync_read", True):  # the browser: nothing may block
+            return f"<{buf.dtype}{list(buf.shape)} on webgpu; await t.tolist_async()>"
+        if not self.has_numpy:
+            return repr(self.tolist(buf))
         return self.np.array2string(
             self.to_host(buf),
             separator=", ",
@@ -389,6 +475,84 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
             s0,
         )
         self.rt.dispatch(pipe, list(binds), pad16(params), grid(n, 256))
+
+
+def _is_plain_host(data: Any) -> bool:
+    """Host data the pure-Python path converts as fast as NumPy: scalars, `array.array`,
+    HostArray (one `array(...)` call each)."""
+    return type(data) in (int, float, bool, array) or type(data).__name__ == "HostArray"
+
+
+def _check_int32(lo: int, hi: int) -> None:
+    if lo < INT32_MIN or hi > INT32_MAX:
+        raise OverflowError(
+            f"int64 values in [{lo}, {hi}] do not fit the int32 the webgpu device holds int64 in"
+        )
+
+
+def host_flat(data: Any) -> tuple[Any, tuple[int, ...], str]:
+    """(flat values, shape, dtype name) of NumPy-free host data: a Python scalar, nested
+    lists/tuples (rectangular), an `array.array` (1-d) or a `HostArray`."""
+    if type(data).__name__ == "HostArray":
+        return data.data, tuple(data.shape), data.dtype
+    if isinstance(data, array):
+        code = data.typecode
+        name = _ARRAY_DTYPE.get(code)
+        if name is None and code in "hHiIlLqQ":
+            name = _INT_BY_SIZE.get(data.itemsize) if code.islower() else None
+        if name is None:
+            raise TypeError(f"unsupported array.array typecode {code!r} on webgpu")
+        return data, (len(data),), name
+    if isinstance(data, list | tuple):
+        shape = []
+        level: Any = data
+        while isinstance(level, list | tuple):
+            shape.append(len(level))
+            if not level:
+                break
+            level = level[0]
+        flat: list[Any] = list(data)
+        for depth in range(1, len(shape)):
+            width = shape[depth]
+            for row in flat:
+                if not isinstance(row, list | tuple) or len(row) != width:
+                    raise ValueError(f"nested lists are ragged at depth {depth}: expected "
+                                     f"rows of {width}, got {row!r:.40}")  # fmt: skip
+            flat = [v for row in flat for v in row]
+        if len(shape) and flat and isinstance(flat[0], list | tuple):
+            raise ValueError("nested lists are ragged")
+        data_flat = flat
+    elif isinstance(data, bool | int | float):
+        data_flat, shape = [data], []
+    else:
+        raise TypeError(f"cannot make a webgpu array from {type(data).__name__} without NumPy")
+    kinds = {type(v) for v in data_flat}
+    if not kinds or kinds <= {bool}:
+        name = "bool" if kinds else "float64"
+    elif kinds <= {int, bool}:
+        name = "int64"
+    elif kinds <= {int, float, bool}:
+        name = "float64"
+    else:
+        bad = sorted(k.__name__ for k in kinds - {int, float, bool})
+        raise TypeError(f"expected numbers in the nested lists, got {', '.join(bad)}")
+    return data_flat, tuple(shape), name
+
+
+def host_array(raw: bytes, shape: tuple[int, ...], dtype: str) -> Any:
+    """A `HostArray` (wisp.backends.pykernels) of device bytes, no NumPy."""
+    from ..pykernels import HostArray
+
+    if dtype == "float16":
+        data: Any = array("f", struct.unpack(f"<{len(raw) // 2}e", raw))
+    else:
+        data = array("f" if dtype == "float32" else "I" if dtype in ("uint8", "bool") else "i")
+        data.frombytes(raw)
+        if dtype == "bool":
+            data = [bool(v) for v in data]
+        elif dtype == "int64":
+            data = array("q", data)
+    return HostArray(data, shape, dtype)
 
 
 def _dt(a: Any, b: Any) -> str:

@@ -386,6 +386,14 @@ class ElementwiseOps:
         # backend, then uploaded: a GPU permutation needs a sort of random keys (many
         # dispatches), and the uses (DataLoader shuffles) want the indices on the host
         # anyway. The values equal the CPU backend's exactly.
+        if not self.has_numpy:
+            # NOTE: without NumPy (the browser) a Python `random.Random` keyed by the same
+            # (seed, counter) shuffles instead: reproducible per seed, but not the CPU's values
+            import random
+
+            perm = list(range(int(n)))
+            random.Random((seed & _U64) << 64 | (counter & _U64)).shuffle(perm)
+            return self.from_host(perm, dtype)
         np = self.np
         gen = np.random.Generator(np.random.Philox(key=[seed & _U64, counter & _U64]))
         return self.from_host(gen.permutation(int(n)), dtype)

@@ -57,6 +57,15 @@ class OptimOps:
             strides = tuple(s * step for s in contiguous_strides(b.shape))
             self.assign(b, flat.view(b.shape, strides, flat.offset + start * step))
 
+    def _unused(self) -> tuple[Any, int, int]:
+        """A 16-byte storage bound where a kernel's optional state is absent: binding the
+        parameter there instead would alias two writable bindings, which WebGPU (Dawn)
+        rejects as a validation error."""
+        st = self.__dict__.get("_unused_storage")
+        if st is None:
+            st = self.__dict__["_unused_storage"] = self.rt.alloc(16)
+        return (st, 0, 16)
+
     def _optim(self, kernel: str, dtype: str, binds: list[Any], params: bytes, n: int) -> None:
         if n == 0:
             return
@@ -89,20 +98,20 @@ class OptimOps:
             | bool(nesterov) << 4
             | (dampening != 0) << 5
         )
-        b = buf if has_buf else param
         params = struct.pack(
             "<5I4f",
             n,
             _offset(param, n, "param"),
             _offset(grad, n, "grad"),
-            _offset(b, n, "buf"),
+            _offset(buf, n, "buf") if has_buf else 0,
             flags,
             lr,
             momentum,
             1.0 - dampening,
             weight_decay,
         )
-        binds = [self._bind(param), self._bind(grad), self._bind(b)]
+        binds = [self._bind(param), self._bind(grad)]
+        binds.append(self._bind(buf) if has_buf else self._unused())
         self._optim("optim_sgd", param.dtype, binds, params, n)
 
     def adam_step(
@@ -126,7 +135,6 @@ class OptimOps:
         """Adam / AdamW (`decoupled`); AMSGrad when `max_exp_avg_sq` is a buffer."""
         n = param.size
         w = 1.0 - beta1
-        vm = param if max_exp_avg_sq is None else max_exp_avg_sq
         flags = (
             bool(maximize)
             | (weight_decay != 0) << 1
@@ -143,7 +151,7 @@ class OptimOps:
             _offset(grad, n, "grad"),
             _offset(exp_avg, n, "exp_avg"),
             _offset(exp_avg_sq, n, "exp_avg_sq"),
-            _offset(vm, n, "max_exp_avg_sq"),
+            0 if max_exp_avg_sq is None else _offset(max_exp_avg_sq, n, "max_exp_avg_sq"),
             flags,
             1.0 - lr * weight_decay,
             weight_decay,
@@ -155,7 +163,8 @@ class OptimOps:
             bias_correction2_sqrt,
             eps,
         )
-        binds = [self._bind(b) for b in (param, grad, exp_avg, exp_avg_sq, vm)]
+        binds = [self._bind(b) for b in (param, grad, exp_avg, exp_avg_sq)]
+        binds.append(self._unused() if max_exp_avg_sq is None else self._bind(max_exp_avg_sq))
         self._optim("optim_adam", param.dtype, binds, params, n)
 
     def rmsprop_step(
@@ -177,8 +186,6 @@ class OptimOps:
         """RMSprop; centered when `grad_avg` is a buffer, with momentum when `buf` is."""
         n = param.size
         oma = 1.0 - alpha
-        ga = param if grad_avg is None else grad_avg
-        b = param if buf is None else buf
         flags = (
             bool(maximize)
             | (weight_decay != 0) << 1
@@ -192,8 +199,8 @@ class OptimOps:
             _offset(param, n, "param"),
             _offset(grad, n, "grad"),
             _offset(square_avg, n, "square_avg"),
-            _offset(ga, n, "grad_avg"),
-            _offset(b, n, "buf"),
+            0 if grad_avg is None else _offset(grad_avg, n, "grad_avg"),
+            0 if buf is None else _offset(buf, n, "buf"),
             flags,
             alpha,
             oma,
@@ -203,7 +210,8 @@ class OptimOps:
             momentum,
             lr,
         )
-        binds = [self._bind(x) for x in (param, grad, square_avg, ga, b)]
+        binds = [self._bind(x) for x in (param, grad, square_avg)]
+        binds += [self._unused() if x is None else self._bind(x) for x in (grad_avg, buf)]
         self._optim("optim_rmsprop", param.dtype, binds, params, n)
 
     def adagrad_step(

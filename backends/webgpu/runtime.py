@@ -1,8 +1,10 @@
-"""The desktop WebGPU driver (wgpu-py): adapter, buffer pool, pipeline cache, batched submits.
+"""WebGPU runtimes: buffer pool, pipeline cache, batched submits (`Runtime`), and the desktop
+driver over wgpu-py (`WgpuRuntime`).
 
 The backend (`backend.py`) never calls wgpu directly: it asks a runtime for storage, pipelines
-and dispatches, so the browser (`wisp.web`, over `navigator.gpu`) supplies its own runtime
-with the same methods and the same kernels run there.
+and dispatches. `Runtime` holds all of that logic; a subclass supplies only the handful of
+device calls, so the browser (`wisp.web.runtime.BrowserRuntime`, over `navigator.gpu`) runs
+the same pool, flush and kernels.
 
 Rules kept here (DESIGN §4):
 - work is recorded, not run: `dispatch` appends to a list; `flush` encodes the list into one
@@ -76,84 +78,73 @@ class Storage:
         self.gpu, self.nbytes, self.size = gpu, nbytes, size
 
 
-class WgpuRuntime:
-    """wgpu-py device + queue with a buffer pool, a pipeline cache and a dispatch list."""
+class Runtime:
+    """The device-independent half of a WebGPU runtime: buffer pool, pipeline cache, pending
+    dispatch list, uniform arena, bind-group cache and flush.
 
-    def __init__(self, adapter: Any, device: Any) -> None:
-        import wgpu
+    A subclass supplies the few calls that touch a device (`_new_buffer`, `_write`,
+    `_compile`, `_make_bind_group`, `_submit`, `_read`, `_read_async`) and sets `limits`,
+    `has_f16` and `max_binding`: `WgpuRuntime` over wgpu-py here, `wisp.web`'s
+    `BrowserRuntime` over `navigator.gpu` in Pyodide.
+    """
 
-        self.wgpu = wgpu
-        self.adapter, self.device, self.queue = adapter, device, device.queue
-        self.features = set(device.features)
-        self.limits = dict(device.limits)
+    sync_read = True  # `read` may block (False in the browser: only `read_async` works)
+    # exceptions a device call raises synchronously (renamed to say which kernel failed)
+    _gpu_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, limits: dict[str, Any], has_f16: bool) -> None:
+        self.limits = limits
         self.max_binding = int(self.limits.get("max-storage-buffer-binding-size", 128 << 20))
         # a storage binding's byte offset must be a multiple of the adapter's alignment;
         # 256 is the largest WebGPU allows, so it suits every adapter (split dispatches)
         self.offset_align = 256
-        self.has_f16 = "shader-f16" in self.features
-        self._usage = (
-            wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
-        )
+        self.has_f16 = has_f16
         self._pool: dict[int, list[Any]] = {}  # freed before the last flush: any use
         self._recent: dict[int, list[Any]] = {}  # freed since: kernel outputs only
         self._pipelines: dict[Any, Any] = {}
         self._names: dict[Any, str] = {}  # pipeline -> "name (substitutions)" for errors
         self._pending: list[tuple[Any, Sequence[Any], bytes, tuple[int, int, int]]] = []
         self._ubuf: Any = None  # the uniform arena, reused by every flush (grown on demand)
+        self._ubuf_size = 0
         self._bind_groups: dict[tuple, Any] = {}
         self.stats = {"dispatches": 0, "submits": 0, "pipelines": 0, "allocs": 0, "reads": 0}
 
-    # ------------------------------------------------------------------ setup
-    @classmethod
-    def create(cls) -> WgpuRuntime:
-        """The best adapter here (a real GPU before a software one), with its full limits."""
-        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-        try:
-            import wgpu
-        except ImportError as exc:
-            raise RuntimeError("wgpu-py is not installed (pip install 'wisp-ml[webgpu]')") from exc
-        hint = (
-            "on Linux without a GPU: apt-get install mesa-vulkan-drivers for the lavapipe "
-            "software adapter"
-        )
-        try:
-            adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
-        except RuntimeError as exc:  # wgpu-native rejects the request when nothing is found
-            detail = " ".join(str(exc).split())
-            raise RuntimeError(f"no WebGPU adapter found ({hint}): {detail}") from exc
-        if adapter is None:
-            raise RuntimeError(f"no WebGPU adapter found ({hint})")
-        wanted = (
-            "max-storage-buffer-binding-size",
-            "max-buffer-size",
-            "max-compute-workgroup-storage-size",
-            "max-compute-invocations-per-workgroup",
-            "max-compute-workgroup-size-x",
-            "max-compute-workgroup-size-y",
-            "max-storage-buffers-per-shader-stage",
-        )
-        limits = {k: adapter.limits[k] for k in wanted if k in adapter.limits}
-        features = [f for f in ("shader-f16",) if f in adapter.features]
-        device = adapter.request_device_sync(required_features=features, required_limits=limits)
-        return cls(adapter, device)
+    # ------------------------------------------------------ device calls (subclass)
+    def _new_buffer(self, size: int, kind: str) -> Any:
+        """A GPU buffer of `size` bytes; kind "storage" (STORAGE|COPY_SRC|COPY_DST) or
+        "uniform" (UNIFORM|COPY_DST)."""
+        raise NotImplementedError
 
-    def describe(self) -> dict[str, Any]:
-        """Adapter name, backend, type and the limits that shape our kernels (`wisp info`)."""
-        info = self.adapter.info
-        out = {
-            "adapter": info.get("device") or info.get("description") or "?",
-            "vendor": info.get("vendor", ""),
-            "driver": info.get("description", ""),
-            "backend": info.get("backend_type", ""),
-            "type": info.get("adapter_type", ""),
-            # a software rasterizer (lavapipe, SwiftShader, WARP) reports type CPU
-            "fallback": info.get("adapter_type", "") == "CPU",
-            "shader-f16": self.has_f16,
-        }
-        for key in _REPORTED_LIMITS:
-            if key in self.limits:
-                out[key] = int(self.limits[key])
-        return out
+    def _write(self, gpu: Any, data: Any) -> None:
+        """Queue a write of `data` (bytes-like, a multiple of 4 bytes) at offset 0."""
+        raise NotImplementedError
+
+    def _compile(self, name: str, code: str, label: str) -> Any:
+        """A compute pipeline (entry point `main`, layout "auto") from WGSL `code`."""
+        raise NotImplementedError
+
+    def _make_bind_group(self, pipe: Any, entries: list[tuple[Any, int, int]]) -> Any:
+        """A bind group for group 0 of `pipe`: entry i binds (buffer, offset, size)."""
+        raise NotImplementedError
+
+    def _submit(self, work: list[tuple[Any, Any, tuple[int, int, int]]]) -> None:
+        """Encode (pipeline, bind group, workgroups) items into one compute pass; submit."""
+        raise NotImplementedError
+
+    def _read(self, gpu: Any, offset: int, size: int) -> bytes:
+        """Bytes of `gpu` after every submit, waiting for them (4-byte aligned range)."""
+        raise NotImplementedError
+
+    async def _read_async(self, gpu: Any, offset: int, size: int) -> bytes:
+        return self._read(gpu, offset, size)
+
+    def _check(self) -> None:
+        """Raise errors the device reported since the last check (browser: uncaptured)."""
+
+    def _forget_bind_groups(self) -> None:
+        """Empty the bind-group cache (a subclass holding them elsewhere frees them too;
+        groups already in this flush's work list stay valid until it is submitted)."""
+        self._bind_groups.clear()
 
     # ------------------------------------------------------------------ memory
     def alloc(self, nbytes: int, upload: bool = False) -> Storage:
@@ -166,7 +157,7 @@ class WgpuRuntime:
         if free:
             gpu = free.pop()
         else:
-            gpu = self.device.create_buffer(size=size, usage=self._usage)
+            gpu = self._new_buffer(size, "storage")
             self.stats["allocs"] += 1
         st = Storage(gpu, nbytes, size)
         # NOTE: a bound method of the runtime, not of a pool list: flush swaps the lists
@@ -183,7 +174,7 @@ class WgpuRuntime:
         if len(mv):
             if len(mv) % 4:
                 mv = memoryview(bytes(mv) + bytes(4 - len(mv) % 4))
-            self.queue.write_buffer(st.gpu, 0, mv)
+            self._write(st.gpu, mv)
         return st
 
     def read(self, st: Storage, offset: int, nbytes: int) -> bytes:
@@ -194,7 +185,19 @@ class WgpuRuntime:
             return b""
         lo = offset & ~3
         hi = (offset + nbytes + 3) & ~3
-        data = self.queue.read_buffer(st.gpu, buffer_offset=lo, size=hi - lo)
+        data = self._read(st.gpu, lo, hi - lo)
+        return bytes(data[offset - lo : offset - lo + nbytes])
+
+    async def read_async(self, st: Storage, offset: int, nbytes: int) -> bytes:
+        """`read` for callers that may not block (the browser has no synchronous readback)."""
+        self.flush()
+        self.stats["reads"] += 1
+        if nbytes == 0:
+            self._check()
+            return b""
+        lo = offset & ~3
+        hi = (offset + nbytes + 3) & ~3
+        data = await self._read_async(st.gpu, lo, hi - lo)
         return bytes(data[offset - lo : offset - lo + nbytes])
 
     # --------------------------------------------------------------- pipelines
@@ -204,17 +207,14 @@ class WgpuRuntime:
         pipe = self._pipelines.get(key)
         if pipe is None:
             code = render(name, subs)
+            label = f"{name!r} ({', '.join(f'{k}={v!r}' for k, v in key[1])})"
             try:
-                module = self.device.create_shader_module(code=code, label=name)
-                pipe = self.device.create_compute_pipeline(
-                    layout="auto", compute={"module": module, "entry_point": "main"}, label=name
-                )
-            except self.wgpu.GPUError as exc:
-                # wgpu's message names only the label: say which instance failed to compile
-                detail = ", ".join(f"{k}={v!r}" for k, v in sorted(subs.items()))
-                raise type(exc)(f"WGSL kernel {name!r} ({detail}) failed: {exc}") from exc
+                pipe = self._compile(name, code, label)
+            except self._gpu_errors as exc:
+                # the device's message names only the label: say which instance failed
+                raise type(exc)(f"WGSL kernel {label} failed: {exc}") from exc
             self._pipelines[key] = pipe
-            self._names[pipe] = f"{name!r} ({', '.join(f'{k}={v!r}' for k, v in key[1])})"
+            self._names[pipe] = label
             self.stats["pipelines"] += 1
         return pipe
 
@@ -238,7 +238,6 @@ class WgpuRuntime:
         """Encode every recorded dispatch into one compute pass and submit (no wait)."""
         pending, self._pending = self._pending, []
         if pending:
-            wgpu = self.wgpu
             arena = bytearray()
             offsets = []
             for _, _, params, _ in pending:
@@ -246,18 +245,15 @@ class WgpuRuntime:
                 arena += params or bytes(16)
                 arena += bytes(-len(arena) % UNIFORM_ALIGN)
             ubuf = self._ubuf
-            if ubuf is None or ubuf.size < len(arena):
-                self._bind_groups.clear()  # they name the old arena
+            if ubuf is None or self._ubuf_size < len(arena):
+                self._forget_bind_groups()  # they name the old arena
                 size = max(len(arena), 64 * UNIFORM_ALIGN)
-                ubuf = self._ubuf = self.device.create_buffer(
-                    size=1 << (size - 1).bit_length(),
-                    usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST,
-                )
+                self._ubuf_size = 1 << (size - 1).bit_length()
+                ubuf = self._ubuf = self._new_buffer(self._ubuf_size, "uniform")
             # Queue order makes the reuse safe: this write runs after every earlier submit.
-            self.queue.write_buffer(ubuf, 0, arena)
-            enc = self.device.create_command_encoder()
-            cpass = enc.begin_compute_pass()
+            self._write(ubuf, arena)
             groups_cache = self._bind_groups
+            work = []
             for (pipe, bindings, params, groups), off in zip(pending, offsets):
                 # A loop records the same kernels over the same pooled buffers at the same
                 # arena offsets step after step: reuse their bind groups (creating one is
@@ -265,45 +261,154 @@ class WgpuRuntime:
                 key = (pipe, off, len(params), *bindings)
                 group = groups_cache.get(key)
                 if group is None:
+                    entries = [(ubuf, off, max(16, len(params)))]
+                    entries += [(gpu, o, max(4, (n + 3) & ~3)) for gpu, o, n in bindings]
                     try:
-                        group = self._bind_group(pipe, ubuf, off, params, bindings)
-                    except self.wgpu.GPUError as exc:  # name the kernel, not just the call
+                        group = self._make_bind_group(pipe, entries)
+                    except self._gpu_errors as exc:  # name the kernel, not just the call
                         sizes = [size for _, _, size in bindings]
                         raise type(exc)(
                             f"WGSL kernel {self._names.get(pipe, '?')} with storage bindings "
                             f"of {sizes} bytes: {exc}"
                         ) from exc
                     if len(groups_cache) >= MAX_BIND_GROUPS:
-                        groups_cache.clear()
+                        self._forget_bind_groups()
                     groups_cache[key] = group
-                cpass.set_pipeline(pipe)
-                cpass.set_bind_group(0, group)
-                cpass.dispatch_workgroups(*groups)
-            cpass.end()
-            self.queue.submit([enc.finish()])
+                work.append((pipe, group, groups))
+            self._submit(work)
             self.stats["submits"] += 1
         recent, self._recent = self._recent, {}
         for size, gpus in recent.items():
             self._pool.setdefault(size, []).extend(gpus)
-
-    def _bind_group(self, pipe: Any, ubuf: Any, off: int, params: bytes, bindings: Any) -> Any:
-        size = max(16, len(params))
-        entries = [{"binding": 0, "resource": {"buffer": ubuf, "offset": off, "size": size}}]
-        for i, (gpu, boff, bsize) in enumerate(bindings, 1):
-            res = {"buffer": gpu, "offset": boff, "size": max(4, (bsize + 3) & ~3)}
-            entries.append({"binding": i, "resource": res})
-        return self.device.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=entries)
+        self._check()
 
     def sync(self) -> None:
         """Wait for all submitted work (benchmarks; reads already wait)."""
         self.flush()
-        self.queue.read_buffer(self._sentinel(), 0, 4)
+        self._read(self._sentinel(), 0, 4)
+
+    async def sync_async(self) -> None:
+        """`sync` that may not block (the browser)."""
+        self.flush()
+        await self._read_async(self._sentinel(), 0, 4)
 
     def _sentinel(self) -> Any:
         st = getattr(self, "_sentinel_buf", None)
         if st is None:
-            st = self._sentinel_buf = self.device.create_buffer(size=4, usage=self._usage)
+            st = self._sentinel_buf = self._new_buffer(16, "storage")
         return st
+
+
+class WgpuRuntime(Runtime):
+    """wgpu-py device + queue with a buffer pool, a pipeline cache and a dispatch list."""
+
+    def __init__(self, adapter: Any, device: Any) -> None:
+        import wgpu
+
+        self.wgpu = wgpu
+        self._gpu_errors = (wgpu.GPUError,)
+        self.adapter, self.device, self.queue = adapter, device, device.queue
+        self.features = set(device.features)
+        super().__init__(dict(device.limits), "shader-f16" in self.features)
+        self._usage = {
+            "storage": wgpu.BufferUsage.STORAGE
+            | wgpu.BufferUsage.COPY_SRC
+            | wgpu.BufferUsage.COPY_DST,
+            "uniform": wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST,
+        }
+
+    # ------------------------------------------------------------------ setup
+    @classmethod
+    def create(cls) -> WgpuRuntime:
+        """The best adapter here (a real GPU before a software one), with its full limits."""
+        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+        try:
+            import wgpu
+        except ImportError as exc:
+            raise RuntimeError("wgpu-py is not installed (pip install 'wisp-ml[webgpu]')") from exc
+        hint = (
+            "on Linux without a GPU: apt-get install mesa-vulkan-drivers for the lavapipe "
+            "software adapter"
+        )
+        try:
+            adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+        except RuntimeError as exc:  # wgpu-native rejects the request when nothing is found
+            detail = " ".join(str(exc).split())
+            raise RuntimeError(f"no WebGPU adapter found ({hint}): {detail}") from exc
+        if adapter is None:
+            raise RuntimeError(f"no WebGPU adapter found ({hint})")
+        limits = {k: adapter.limits[k] for k in WANTED_LIMITS if k in adapter.limits}
+        features = [f for f in ("shader-f16",) if f in adapter.features]
+        device = adapter.request_device_sync(required_features=features, required_limits=limits)
+        return cls(adapter, device)
+
+    def describe(self) -> dict[str, Any]:
+        """Adapter name, backend, type and the limits that shape our kernels (`wisp info`)."""
+        info = self.adapter.info
+        out = {
+            "adapter": info.get("device") or info.get("description") or "?",
+            "vendor": info.get("vendor", ""),
+            "driver": info.get("description", ""),
+            "backend": info.get("backend_type", ""),
+            "type": info.get("adapter_type", ""),
+            # a software rasterizer (lavapipe, SwiftShader, WARP) reports type CPU
+            "fallback": info.get("adapter_type", "") == "CPU",
+            "shader-f16": self.has_f16,
+        }
+        out.update(reported_limits(self.limits))
+        return out
+
+    # ------------------------------------------------------------ device calls
+    def _new_buffer(self, size: int, kind: str) -> Any:
+        return self.device.create_buffer(size=size, usage=self._usage[kind])
+
+    def _write(self, gpu: Any, data: Any) -> None:
+        self.queue.write_buffer(gpu, 0, data)
+
+    def _compile(self, name: str, code: str, label: str) -> Any:
+        module = self.device.create_shader_module(code=code, label=name)
+        return self.device.create_compute_pipeline(
+            layout="auto", compute={"module": module, "entry_point": "main"}, label=name
+        )
+
+    def _make_bind_group(self, pipe: Any, entries: list[tuple[Any, int, int]]) -> Any:
+        return self.device.create_bind_group(
+            layout=pipe.get_bind_group_layout(0),
+            entries=[
+                {"binding": i, "resource": {"buffer": gpu, "offset": off, "size": size}}
+                for i, (gpu, off, size) in enumerate(entries)
+            ],
+        )
+
+    def _submit(self, work: list[tuple[Any, Any, tuple[int, int, int]]]) -> None:
+        enc = self.device.create_command_encoder()
+        cpass = enc.begin_compute_pass()
+        for pipe, group, groups in work:
+            cpass.set_pipeline(pipe)
+            cpass.set_bind_group(0, group)
+            cpass.dispatch_workgroups(*groups)
+        cpass.end()
+        self.queue.submit([enc.finish()])
+
+    def _read(self, gpu: Any, offset: int, size: int) -> Any:
+        return self.queue.read_buffer(gpu, buffer_offset=offset, size=size)
+
+
+# what a runtime asks its adapter for when it opens the device (the adapter's own maxima)
+WANTED_LIMITS = (
+    "max-storage-buffer-binding-size",
+    "max-buffer-size",
+    "max-compute-workgroup-storage-size",
+    "max-compute-invocations-per-workgroup",
+    "max-compute-workgroup-size-x",
+    "max-compute-workgroup-size-y",
+    "max-storage-buffers-per-shader-stage",
+)
+
+
+def reported_limits(limits: dict[str, Any]) -> dict[str, int]:
+    """The limits `describe()` reports, from a kebab-case limits dict."""
+    return {k: int(limits[k]) for k in _REPORTED_LIMITS if k in limits}
 
 
 MAX_RANK = 8  # dims a kernel's uniforms hold (two vec4s per shape or strides)

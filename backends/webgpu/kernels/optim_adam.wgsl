@@ -1,6 +1,6 @@
 // Adam / AdamW step in place over flat buffers (optim_kernels.py's adam_step, op for op, in
-// f32): P param, G grad (read), M exp_avg, V exp_avg_sq, VM max_exp_avg_sq (AMSGrad; P again
-// otherwise, never read). Flags: 1 maximize, 2 weight decay, 4 decoupled, 8 amsgrad,
+// f32): P param, G grad (read), M exp_avg, V exp_avg_sq, VM max_exp_avg_sq (AMSGrad; a 16-byte
+// dummy otherwise, never read). Flags: 1 maximize, 2 weight decay, 4 decoupled, 8 amsgrad,
 // 16 lerp weight below 0.5 (torch's lerp picks its formula by the weight).
 $ENABLE
 //!include index

@@ -1,6 +1,6 @@
 // RMSprop step in place over flat buffers (optim_kernels.py's rmsprop_step, in f32): P param,
 // G grad (read), SA square_avg, GA grad_avg (centered), B momentum buffer; absent buffers are
-// bound to P and never read. Flags: 1 maximize, 2 weight decay, 4 centered, 8 momentum,
+// bound to a 16-byte dummy, never read. Flags: 1 maximize, 2 weight decay, 4 centered, 8 momentum,
 // 16 lerp weight below 0.5.
 $ENABLE
 //!include index

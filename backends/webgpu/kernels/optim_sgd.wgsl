@@ -1,5 +1,5 @@
 // SGD step in place over flat buffers (backends/optim_kernels.py's sgd_step, op for op, in
-// f32): P param, G grad (read), B momentum buffer (P again when there is none, never read).
+// f32): P param, G grad (read), B momentum buffer (a dummy when there is none, never read).
 // Flags: 1 maximize, 2 weight decay, 4 momentum, 8 first step (buffer = grad), 16 nesterov,
 // 32 dampening.
 $ENABLE
