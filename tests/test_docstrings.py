@@ -67,6 +67,11 @@ MODULES = [
     "wisp.web.build",
     "wisp.web.serve",
     "wisp.web.bridge",
+    "wisp.web",
+    "wisp.web.gpu",
+    "wisp.web.models",
+    "wisp.web.runtime",
+    "wisp.web.errors",
 ]
 
 

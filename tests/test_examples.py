@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
-def run(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(script: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run an example; pass a temporary `cwd` so its default output folder (runs/...) is
+    not the repository's, where the main job's full-run models live."""
     return subprocess.run(
         [sys.executable, str(script), *args],
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
@@ -33,8 +35,8 @@ def test_there_are_examples() -> None:
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs_quick(script: Path) -> None:
-    proc = run(script, "--quick")
+def test_example_runs_quick(script: Path, tmp_path: Path) -> None:
+    proc = run(script, "--quick", cwd=tmp_path)
     assert proc.returncode == 0, f"{script.name} failed:\n{proc.stdout}\n{proc.stderr}"
     assert proc.stdout.strip(), f"{script.name} printed nothing"
 

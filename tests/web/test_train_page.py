@@ -12,6 +12,7 @@ must log no console errors and request nothing from another host.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import json
 import sys
@@ -67,16 +68,23 @@ def test_train_loop_passes_the_target_on_the_cpu_device() -> None:
     trainer = page.Trainer(pixels + labels, len(labels), n_train, device="cpu")
     for seed in (0, 1, 2):
         log: list[dict] = []
-        last = asyncio.run(trainer.run(STEPS, log.append, seed=seed, eval_every=25))
+        last = _run(trainer.run(STEPS, log.append, seed=seed, eval_every=25))
         accs = [r["acc"] for r in log if r["evaluated"]]
         assert last["step"] == STEPS and len(accs) == STEPS // 25
         assert log[-1]["loss"] < 0.5 * log[0]["loss"], (seed, log[0], log[-1])
         assert max(accs) > TARGET and accs[-1] > TARGET, (seed, accs)
-    shown = asyncio.run(trainer.predict([0, 5, 10]))
+    shown = _run(trainer.predict([0, 5, 10]))
     assert [s["index"] for s in shown] == [0, 5, 10]
     assert all(len(s["pixels"]) == 64 and abs(sum(s["probs"]) - 1) < 1e-4 for s in shown)
     with pytest.raises(IndexError, match="test sample 9999 out of range"):
-        asyncio.run(trainer.predict([9999]))
+        _run(trainer.predict([9999]))
+
+
+def _run(coro: Any) -> Any:
+    """asyncio.run in a thread of its own: Playwright's sync API (earlier tests in this
+    process) leaves an event loop running in the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def test_digits_file_is_checked() -> None:
