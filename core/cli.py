@@ -68,13 +68,11 @@ def _human(n: float) -> str:
 
 def inspect(path: str) -> int:
     """Print a model's inputs, outputs, op histogram, parameters, sizes and metadata."""
-    import math
     import os
-    from collections import Counter
 
-    from .edge.graph import DTYPE_SIZES
     from .edge.model import format_shape
     from .edge.reader import read_file
+    from .edge.summary import summarize
 
     graph = read_file(path)
     print(f"{path}: {_human(os.path.getsize(path))}, {len(graph.nodes)} nodes")
@@ -86,21 +84,13 @@ def inspect(path: str) -> int:
     for i in graph.outputs:
         v = graph.values[i]
         print(f"  {v.name:<16} {v.dtype:<8} {format_shape(v.shape)}")
+    info = summarize(graph)
     print("ops:")
-    for op, n in sorted(Counter(n.op for n in graph.nodes).items(), key=lambda t: (-t[1], t[0])):
+    for op, n in info["ops"]:
         print(f"  {op:<28} {n}")
-    scales = {v.quantization.scale for v in graph.values if v.quantization is not None}
-    by_dtype: Counter[str] = Counter()
-    params = 0
-    for i in graph.constants:
-        v = graph.values[i]
-        count = math.prod(v.shape)
-        by_dtype[v.dtype] += count * DTYPE_SIZES[v.dtype]
-        if i not in scales:
-            params += count
-    print(f"parameters: {params:,}")
+    print(f"parameters: {info['parameters']:,}")
     print("constant bytes by dtype:")
-    for dtype, size in sorted(by_dtype.items()):
+    for dtype, size in info["constant_bytes"].items():
         print(f"  {dtype:<8} {size:>12,} ({_human(size)})")
     print("metadata:")
     for key, value in sorted(graph.metadata.items()):

@@ -62,6 +62,7 @@ MODULES = [
     "wisp.edge.executors",
     "wisp.edge.webgpu_executor",
     "wisp.edge.npy",
+    "wisp.edge.summary",
     "wisp.cli",
     "wisp.web.bundle",
     "wisp.web.build",

@@ -22,11 +22,10 @@ import math
 import time
 import traceback
 from array import array
-from collections import Counter
 from typing import Any
 
-from ..edge.graph import DTYPE_SIZES, Graph
 from ..edge.model import Model, format_shape
+from ..edge.summary import summarize
 
 _models: dict[int, Model] = {}
 _next_handle = 1
@@ -194,44 +193,9 @@ def dispose(handle: int) -> bool:
     return _models.pop(int(handle), None) is not None
 
 
-def describe_graph(graph: Graph, file_size: int | None = None) -> dict[str, Any]:
-    """What `wisp inspect` prints, as a dict: inputs, outputs, op counts, parameters,
-    constant bytes by dtype and metadata."""
-    scales = {v.quantization.scale for v in graph.values if v.quantization is not None}
-    by_dtype: Counter[str] = Counter()
-    params = 0
-    for i in graph.constants:
-        v = graph.values[i]
-        count = math.prod(v.shape)
-        by_dtype[v.dtype] += count * DTYPE_SIZES[v.dtype]
-        if i not in scales:
-            params += count
-    ops = sorted(Counter(n.op for n in graph.nodes).items(), key=lambda t: (-t[1], t[0]))
-
-    def tensors(ids: list[int]) -> list[dict[str, Any]]:
-        return [
-            {"name": graph.values[i].name, "dtype": graph.values[i].dtype,
-             "shape": list(graph.values[i].shape or ())}
-            for i in ids
-        ]  # fmt: skip
-
-    return {
-        "file_bytes": file_size,
-        "nodes": len(graph.nodes),
-        "values": len(graph.values),
-        "inputs": tensors(graph.inputs),
-        "outputs": tensors(graph.outputs),
-        "ops": [[op, n] for op, n in ops],
-        "node_list": [n.op for n in graph.nodes],
-        "parameters": params,
-        "constant_bytes": dict(sorted(by_dtype.items())),
-        "metadata": graph.metadata,
-    }
-
-
 def describe(data: Any) -> dict[str, Any]:
-    """Read and verify a `.wisp` file's bytes; {"info": JSON text of `describe_graph`} or
-    {"error"} (a ModelFormatError message for a bad file)."""
+    """Read and verify a `.wisp` file's bytes: {"info": JSON text of
+    `wisp.edge.summary.summarize`} or {"error"} (a ModelFormatError message for a bad file)."""
     try:
         from ..edge import reader
         from ..edge.validate import check_graph
@@ -239,6 +203,6 @@ def describe(data: Any) -> dict[str, Any]:
         raw = _as_bytes(data)
         graph = reader.read(raw)
         check_graph(graph)
-        return {"info": json.dumps(describe_graph(graph, len(raw)), default=str)}
+        return {"info": json.dumps(summarize(graph, len(raw)), default=str)}
     except Exception as exc:  # noqa: BLE001
         return _error(exc)

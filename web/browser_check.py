@@ -27,12 +27,22 @@ from urllib.parse import urlsplit
 from .build import MODELS
 from .serve import serve
 
+# Debian's Chromium (Playwright's own browser download is neither needed nor possible here)
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = [
+# headless on a machine with a closed network: no background connections, no sandbox (root)
+CHROMIUM_ARGS = [
     "--no-sandbox", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-quic",
-    "--enable-unsafe-webgpu",
 ]  # fmt: skip
+WEBGPU_ARGS = ["--enable-unsafe-webgpu"]  # without it requestAdapter() returns null
+
+
+def launch(playwright: Any, webgpu: bool = True) -> Any:
+    """Headless Chromium; with `webgpu`, SwiftShader's WebGPU where there is no GPU."""
+    args = CHROMIUM_ARGS + (WEBGPU_ARGS if webgpu else [])
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+
+
 TOLERANCE = 1e-4
 _RUN = """async ([url, flat, shape]) => {
   const { Wisp } = await import(`${location.origin}/wisp.js`);
@@ -79,7 +89,7 @@ def check(dist: str | os.PathLike) -> tuple[bool, str]:
     lines, ok = [], True
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            browser = launch(p)
             page = browser.new_page()
             page.set_default_timeout(300_000)
             console: list[str] = []

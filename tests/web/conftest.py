@@ -10,12 +10,10 @@ is missing; `WISP_REQUIRE_BROWSER=1` (set by `.ci/run`) turns those skips into f
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import shutil
-import threading
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,18 +21,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from wisp.web.browser_check import CHROMIUM, launch
+
+# Test modules import the helpers below as `web_conftest` (pytest's importlib mode keeps
+# conftest itself off their import path); pytest loads this file before them.
+sys.modules.setdefault("web_conftest", sys.modules[__name__])
+
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "node_modules"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-BASE_ARGS = [
-    "--no-sandbox",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
-WEBGPU_ARGS = ["--enable-unsafe-webgpu"]  # without it requestAdapter() returns null
 HARNESS = Path(__file__).with_name("harness.html")
 
 
@@ -57,29 +51,6 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".mjs": "text/javascript",
-        ".js": "text/javascript",
-        ".wasm": "application/wasm",
-        ".whl": "application/zip",
-        ".wisp": "application/octet-stream",
-    }
-
-    def log_message(self, *args: Any) -> None:  # keep pytest's output clean
-        pass
-
-
-def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    """A static server for `folder` on 127.0.0.1 (a secure context: navigator.gpu exists)."""
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder))
-    )
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-
-
 @pytest.fixture(scope="session")
 def harness_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder served to the runtime tests: pyodide/, the bundle and the harness page."""
@@ -97,6 +68,8 @@ def harness_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def harness_url(harness_root: Path) -> Any:
+    from wisp.web.serve import serve  # the server `wisp demo` runs
+
     httpd, url = serve(harness_root)
     yield url
     httpd.shutdown()
@@ -113,15 +86,10 @@ def playwright_instance() -> Any:
         yield p
 
 
-def _launch(p: Any, webgpu: bool) -> Any:
-    args = BASE_ARGS + (WEBGPU_ARGS if webgpu else [])
-    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-
-
 @pytest.fixture(scope="session")
 def browser(playwright_instance: Any) -> Any:
     """Chromium with WebGPU (SwiftShader, a fallback adapter)."""
-    b = _launch(playwright_instance, webgpu=True)
+    b = launch(playwright_instance, webgpu=True)
     yield b
     b.close()
 
@@ -129,7 +97,7 @@ def browser(playwright_instance: Any) -> Any:
 @pytest.fixture(scope="session")
 def browser_nogpu(playwright_instance: Any) -> Any:
     """Chromium without --enable-unsafe-webgpu: requestAdapter() returns null."""
-    b = _launch(playwright_instance, webgpu=False)
+    b = launch(playwright_instance, webgpu=False)
     yield b
     b.close()
 

@@ -9,7 +9,6 @@ message, never hangs. The site's pages are tested in test_site_pages.py.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from web_conftest import open_page
 
 import wisp.edge
 from wisp.web import build as site_build
@@ -56,18 +56,6 @@ SETTLE = """async (code) => {
 }"""
 
 
-def _conftest() -> Any:
-    """tests/web/conftest.py as a module (pytest's importlib mode keeps it off sys.path)."""
-    path = str(Path(__file__).with_name("conftest.py"))
-    for mod in list(sys.modules.values()):
-        if getattr(mod, "__file__", None) == path:
-            return mod
-    spec = importlib.util.spec_from_file_location("_web_conftest", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def digits_test_split(dist: Path) -> tuple[np.ndarray, np.ndarray]:
     """The test split of data/digits.bin as model inputs (N, 1, 8, 8) float32 and labels."""
     meta = json.loads((dist / "data" / "digits.json").read_text())
@@ -89,7 +77,7 @@ def assert_close(page: Any, ref: np.ndarray, what: str) -> float:
 
 
 def _api_page(browser: Any, url: str) -> Any:
-    w = _conftest().open_page(browser)
+    w = open_page(browser)
     w.page.goto(f"{url}/index.html")
     w.init = w.page.evaluate(INIT)
     return w

@@ -10,9 +10,7 @@ file's error. PyScript: the page classifies its sample on the local Pyodide.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+from web_conftest import open_page
 
 import wisp.edge
 from wisp.edge.reader import read_file
@@ -27,18 +26,6 @@ from wisp.web import build as site_build
 
 TOL = 1e-4  # max |page - numpy| / max |numpy logit|
 READY = "() => document.querySelector('#status').dataset.state !== 'loading'"
-
-
-def _conftest() -> Any:
-    """tests/web/conftest.py as a module (pytest's importlib mode keeps it off sys.path)."""
-    path = str(Path(__file__).with_name("conftest.py"))
-    for mod in list(sys.modules.values()):
-        if getattr(mod, "__file__", None) == path:
-            return mod
-    spec = importlib.util.spec_from_file_location("_web_conftest", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def digit_inputs(dist: Path) -> tuple[np.ndarray, np.ndarray, int]:
@@ -67,7 +54,7 @@ class Digits:
     """The digits page, its requests (finished, in order) and a way to wait for predictions."""
 
     def __init__(self, browser: Any, url: str) -> None:
-        self.w = _conftest().open_page(browser)
+        self.w = open_page(browser)
         self.page = self.w.page
         self.url = url
         self.finished: list[Any] = []
@@ -254,7 +241,7 @@ def test_digits_corrupt_model_shows_error(digits_nogpu: Digits, site_dist: Path)
 
 
 def test_index_links(browser: Any, site_url: str, site_dist: Path) -> None:
-    w = _conftest().open_page(browser)
+    w = open_page(browser)
     try:
         w.page.goto(f"{site_url}/index.html")
         hrefs = w.page.eval_on_selector_all("nav a", "els => els.map(e => e.getAttribute('href'))")
@@ -269,7 +256,7 @@ def test_index_links(browser: Any, site_url: str, site_dist: Path) -> None:
 
 @pytest.fixture(scope="module")
 def inspector(browser_nogpu: Any, site_url: str) -> Any:
-    w = _conftest().open_page(browser_nogpu)
+    w = open_page(browser_nogpu)
     w.page.goto(f"{site_url}/inspect.html")
     w.page.evaluate("() => window.inspector.ready")
     yield w
@@ -326,7 +313,7 @@ def test_inspector_corrupt_file(inspector: Any, site_dist: Path) -> None:
 
 
 def test_pyscript_page(browser: Any, site_url: str, site_dist: Path) -> None:
-    w = _conftest().open_page(browser)
+    w = open_page(browser)
     try:
         w.page.goto(f"{site_url}/pyscript.html")
         w.page.wait_for_function(READY, timeout=180_000)

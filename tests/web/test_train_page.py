@@ -15,28 +15,16 @@ import asyncio
 import concurrent.futures
 import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from web_conftest import open_page
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 300  # the bound: accuracy must pass TARGET within this many steps
 TARGET = 0.9
 TRAIN_TIMEOUT_MS = 150_000  # ~20 s here: ~8 s compiling kernels, then ~30 steps/s
-
-
-def _conftest() -> Any:
-    """tests/web/conftest.py as a module (pytest's importlib mode keeps it off sys.path)."""
-    path = str(Path(__file__).with_name("conftest.py"))
-    for mod in list(sys.modules.values()):
-        if getattr(mod, "__file__", None) == path:
-            return mod
-    spec = importlib.util.spec_from_file_location("_web_conftest", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _page_module() -> Any:
@@ -48,7 +36,7 @@ def _page_module() -> Any:
 
 
 def _open_train_page(browser: Any, site_url: str, query: str = "") -> Any:
-    w = _conftest().open_page(browser)
+    w = open_page(browser)
     w.page.goto(f"{site_url}/train.html{query}")
     w.page.wait_for_function("window.trainState && window.trainState.ready", timeout=120_000)
     return w
