@@ -658,6 +658,9 @@ def report_cold(
         pred_ok = last["pred"] == max(range(len(ref)), key=ref.__getitem__)
         print(f"  executor {last['executor']!r} ({last.get('note') or 'no note'}); predicted "
               f"{last['pred']}, host reference {'agrees' if pred_ok else 'DISAGREES'}")  # fmt: skip
+        if last.get("final_note") and last["final_note"] != last.get("note"):
+            print(f"  then in the background, {fmt_ms(med(phase, 'ready', 'run'))} after the first "
+                  f"prediction: {last['final_note']}")  # fmt: skip
         if not pred_ok:
             failures.append(f"cold start ({phase}): prediction {last['pred']} != host's")
     if "bare" in errors:

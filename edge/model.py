@@ -138,11 +138,16 @@ class Model:
         named = len(inputs) == 1 and isinstance(inputs[0], Mapping)
         ordered = self._order(inputs[0] if named else inputs, named)
         checked = self._check(ordered)
-        runner = getattr(self._impl, "run_async", None)
-        outs = await runner(checked) if runner is not None else self._impl.run(checked)
+        impl = self._pick(checked)
+        runner = getattr(impl, "run_async", None)
+        outs = await runner(checked) if runner is not None else impl.run(checked)
         if named:
             return {t.name: o for t, o in zip(self.outputs, outs)}
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _pick(self, checked: list[Any]) -> Any:
+        """The executor for one `run_async` (a routing model may choose per batch size)."""
+        return self._impl
 
     def _order(self, given: Any, named: bool) -> list[Any]:
         expected = [t.name for t in self.inputs]

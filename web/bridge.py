@@ -131,7 +131,8 @@ def _input(model: Model, raw: bytes, shape: list[int]) -> Any:
         raise ValueError(
             f"shape {format_shape(shape)} needs {want} values, got {len(raw) // 4} floats"
         )
-    if model.executor == "numpy":
+    # an auto model that routes runs takes the host arrays of its CPU executor
+    if getattr(model, "host_executor", model.executor) == "numpy":
         import numpy as np
 
         return np.frombuffer(raw, dtype="<f4").reshape(shape)
@@ -184,7 +185,27 @@ async def run(handle: int, data: Any, shape: Any) -> dict[str, Any]:
             for t, (d, s, dt) in zip(model.outputs, packed)
         ],
         "executor": model.executor,
+        "executorNote": model.executor_note,
         "run_ms": run_ms,
+    }
+
+
+async def ready(handle: int) -> dict[str, Any]:
+    """Wait until the model's executor choice is final (auto on a fallback adapter probes
+    webgpu in the background; other models are ready at once): {"executor" (of the last
+    run), "executorNote"} or {"error"}."""
+    try:
+        model = _models.get(int(handle))
+        if model is None:
+            raise ValueError(f"model handle {handle} is not loaded (disposed?)")
+        done = getattr(model, "probe_done", None)
+        if done is not None:
+            await done()
+    except Exception as exc:  # noqa: BLE001
+        return _error(exc)
+    return {
+        "executor": model.executor,
+        "executorNote": model.executor_note,
     }
 
 

@@ -116,7 +116,22 @@ export class Model {
     const ms = performance.now() - start;
     const outputs = r.outputs.map((o) => ({ ...o, data: floatView(o.data) }));
     this.executor = r.executor;
+    this.executorNote = r.executorNote;
     return { data: outputs[0].data, shape: r.shape, executor: r.executor, ms, runMs: r.run_ms, outputs };
+  }
+
+  /**
+   * Wait until the executor choice is final: "auto" on a software (fallback) WebGPU adapter
+   * runs on the CPU at once and probes webgpu in the background, then sends each run to the
+   * executor measured faster for its batch size. Resolves to this model, with
+   * `executorNote` saying what was measured and decided. Runs never need to wait for it.
+   * @returns {Promise<Model>}
+   */
+  async ready() {
+    if (this.handle === null) throw new WispError("this model was disposed");
+    const r = await call(this.wisp._bridge.ready, this.handle);
+    this.executorNote = r.executorNote;
+    return this;
   }
 
   /** Free the model's weights in Python; the model cannot run afterwards. */

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import numpy as np
 
@@ -201,17 +202,87 @@ def test_models_match_the_host_numpy_executor(py, tmp_path) -> None:
             assert flat2 == flat, f"{name}/{ex}: a dict of nested lists gives the same"
 
 
-def test_load_model_auto_decides_and_says_why(py, tmp_path) -> None:
-    data, x = _models(tmp_path)["mlp"]
-    r = py.run(
-        INIT + "import base64\n"
-        f"m = await wisp.web.load_model(base64.b64decode({_b64(data)!r}))\n"
-        "[m.executor, m.executor_note]"
+def _rule(note: str, batch: int) -> str:
+    """The executor the decision at the end of an auto note names for `batch`."""
+    rule = note.rsplit("; ", 1)[1]
+    if rule.endswith(" at every batch"):
+        return rule.split()[0]
+    m = re.fullmatch(r"(\w+) for batch < (\d+), (\w+) for batch ≥ \d+", rule)
+    if m:
+        return m[1] if batch < int(m[2]) else m[3]
+    m = re.fullmatch(r"(\w+) for batch ≤ (\d+), (\w+) above", rule)
+    assert m, f"unexpected decision in the note: {note!r}"
+    return m[1] if batch <= int(m[2]) else m[3]
+
+
+AUTO_PROBE = (
+    INIT + "import base64, time\n"
+    "from wisp.backends.pykernels import HostArray\n"
+    "t0 = time.perf_counter()\n"
+    "m = await wisp.web.load_model(base64.b64decode(DATA))\n"
+    "load_ms = (time.perf_counter() - t0) * 1e3\n"
+    "first = [m.executor, m.executor_note, m.probing]\n"
+    "def batch(b):\n"
+    "    return HostArray(XS[: 64 * b], (b, 1, 8, 8), 'float32')\n"
+    "y = await m.run_async(batch(1))\n"
+    "first += [m.executor, list(y.data)]\n"
+    "t1 = time.perf_counter()\n"
+    "note = await m.probe_done()\n"
+    "probe_ms = (time.perf_counter() - t1) * 1e3\n"
+    "after = {}\n"
+    "for b in BATCHES:\n"
+    "    y = await m.run_async(batch(b))\n"
+    "    after[b] = [m.executor, m.executor_for(b), list(y.data)]\n"
+    "[load_ms, first, note, probe_ms, m.probe, after, m.probing]"
+)
+
+
+def test_load_model_auto_probes_in_the_background(py, tmp_path) -> None:
+    """On SwiftShader auto returns at once on python, probes webgpu in the background, then
+    routes each run to the executor the note names for its batch size; outputs stay right."""
+    wisp.manual_seed(0)
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(8 * 16, 10),
+    )  # fmt: skip
+    data = _wisp_bytes(cnn, wisp.randn(1, 1, 8, 8), tmp_path, "auto_cnn")
+    rng = np.random.default_rng(2)
+    batches = (1, 16)
+    x = rng.random((max(batches), 1, 8, 8)).astype(np.float32)
+    ref = np.asarray(wisp.edge.load(data, executor="numpy").run(x))
+    code = (
+        AUTO_PROBE.replace("DATA", repr(_b64(data)))
+        .replace("XS", repr(x.ravel().tolist()))
+        .replace("BATCHES", repr(batches))
     )
-    executor, note = r
-    assert executor in ("webgpu", "python")
-    assert note.startswith("auto: fallback adapter swiftshader; probe webgpu ")
-    assert " ms vs python " in note and note.endswith(f"using {executor}")
+    load_ms, first, note, probe_ms, probe, after, probing = py.run(code)
+    print(f"\nauto: load_model {load_ms:.0f} ms, probe {probe_ms:.0f} ms more; {note}")
+    executor, note0, probing0, first_run, y1 = first
+    # returns at once: far below the probe (the first webgpu run compiles every pipeline)
+    assert load_ms < 500, load_ms
+    assert executor == "python" and probing0
+    assert note0 == "auto: fallback adapter swiftshader; python while probing webgpu"
+    assert first_run == "python", "runs during the probe use the CPU executor"
+    np.testing.assert_allclose(np.asarray(y1).reshape(1, 10), ref[:1], rtol=1e-4, atol=1e-5)
+    assert not probing and "error" not in probe, probe
+    big = probe["batch"][1]
+    assert probe["batch"] == [1, big] and 2 <= big <= 64
+    assert note.startswith(
+        f"auto: fallback adapter swiftshader; probe at batch 1: webgpu {probe['webgpu'][0]:.1f}"
+        f" ms vs python {probe['python'][0]:.1f} ms, at batch {big}: webgpu "
+    ), note
+    for b in batches:
+        ran, predicted, flat = after[str(b)]
+        assert ran == predicted == _rule(note, b), (b, ran, predicted, note)
+        got = np.asarray(flat, np.float32).reshape(b, 10)
+        np.testing.assert_allclose(got, ref[:b], rtol=1e-4, atol=1e-4 * np.abs(ref[:b]).max())
+
+
+def test_auto_rule_parser() -> None:
+    assert _rule("auto: x; probe ...; webgpu at every batch", 1) == "webgpu"
+    assert _rule("auto: x; probe ...; python for batch < 5, webgpu for batch ≥ 5", 4) == "python"
+    assert _rule("auto: x; probe ...; python for batch < 5, webgpu for batch ≥ 5", 5) == "webgpu"
+    assert _rule("auto: x; probe ...; webgpu for batch ≤ 3, python above", 4) == "python"
 
 
 def test_load_model_rejects_a_corrupt_file(py) -> None:

@@ -246,14 +246,40 @@ def test_api_reports_no_webgpu(api_nogpu: Any) -> None:
     assert "webgpu" in r.get("error", "").lower(), r
 
 
+def _auto_rule(note: str, batch: int) -> str:
+    """The executor the decision ending an auto note names for `batch` (e.g. "webgpu at
+    every batch", "python for batch < 5, webgpu for batch ≥ 5", "webgpu for batch ≤ 3,
+    python above")."""
+    rule = note.rsplit("; ", 1)[1]
+    if rule.endswith(" at every batch"):
+        return rule.split()[0]
+    m = re.fullmatch(r"(\w+) for batch < (\d+), (\w+) for batch ≥ \d+", rule)
+    if m:
+        return m[1] if batch < int(m[2]) else m[3]
+    m = re.fullmatch(r"(\w+) for batch ≤ (\d+), (\w+) above", rule)
+    assert m, f"unexpected decision in the note: {note!r}"
+    return m[1] if batch <= int(m[2]) else m[3]
+
+
 def test_api_auto_on_swiftshader(api: Any, site_dist: Path) -> None:
+    """auto on a fallback adapter runs on python at once, probes webgpu in the background
+    (`await model.ready()`), then runs where its note says, and says why."""
     r = api.page.evaluate(
         """async () => { const m = await wisp.load("models/digits_cnn.wisp");
-           const o = await m.run(new Float32Array(64), [1, 1, 8, 8]); m.dispose();
-           return { executor: o.executor, note: m.executorNote }; }"""
+           const loaded = m.executorNote;
+           const o = await m.run(new Float32Array(64), [1, 1, 8, 8]);
+           const same = (await m.ready()) === m;
+           const o2 = await m.run(new Float32Array(64), [1, 1, 8, 8]); m.dispose();
+           return { loaded, first: o.executor, executor: o2.executor, note: m.executorNote,
+                    same, data: [Array.from(o.data), Array.from(o2.data)] }; }"""
     )
-    assert r["executor"] in ("webgpu", "python") and r["note"].startswith("auto"), r
-    print(f"auto on SwiftShader: {r['executor']} ({r['note']})")
+    assert r["loaded"] == "auto: fallback adapter swiftshader; python while probing webgpu", r
+    assert r["first"] == "python" and r["same"], r
+    note = r["note"]
+    assert note.startswith("auto: fallback adapter swiftshader; probe at batch 1: webgpu "), r
+    assert r["executor"] == _auto_rule(note, 1), r
+    np.testing.assert_allclose(r["data"][1], r["data"][0], rtol=1e-4, atol=1e-5)
+    print(f"auto on SwiftShader: {r['executor']} ({note})")
 
 
 def _corrupt_variants(data: bytes) -> dict[str, bytes]:
