@@ -152,6 +152,7 @@ class BrowserRuntime(Runtime):
                 limits[key] = int(value)
         super().__init__(limits, bool(device.features.has("shader-f16")))
         self.adapter, self.device, self.info = adapter, device, info
+        self.prefers_registers = bool(info.get("fallback"))  # SwiftShader: see Runtime
         self.js = run_js(_JS)
         self.js.init(device)
         usage = js.GPUBufferUsage

@@ -7,6 +7,13 @@ Thin results get thin tiles (`_tile_shape`); a long K over a small grid is split
 workgroups and the partials summed by one GEMV (`_split_k`, `_sum_splits`). Attention
 composes that GEMM with two fused row kernels (mask + softmax, and its backward).
 `matmul(a, b, kernel="naive")` runs the one-thread-per-output baseline for benchmarks.
+
+Software adapters (`rt.prefers_registers`: SwiftShader in the browser) take variants with
+no workgroup memory and no barriers instead, which SwiftShader runs 2-9x faster: each
+invocation holds an MB x 4 block of outputs in registers and reads operands straight
+from storage (`matmul_reg4.wgsl` with vec4 loads, `matmul_reg.wgsl` for any strides;
+`conv_reg_nhwc.wgsl` on a channels-last copy when Cg % 4 == 0, else `conv_reg4.wgsl` /
+`conv_reg.wgsl`), and attention's softmax runs one invocation per row.
 """
 
 from __future__ import annotations
@@ -120,6 +127,8 @@ class ComputeOps:
             binds = [self._bind(a), self._bind(b), self._bind(c)]
             self.rt.dispatch(pipe, binds, pad16(params), grid(nz * m * n, 256))
             return c
+        if kernel == "auto" and getattr(self.rt, "prefers_registers", False):
+            return self._gemm_reg(a, b, head, subs, out_dtype, nz, alpha)
         wx, wy, ra, rb = _tile_shape(m, n)
         gx, gy = -(-n // (4 * wx * rb)), -(-m // (4 * wy * ra))
         if gx > MAX_GROUPS or gy > MAX_GROUPS:
@@ -138,6 +147,44 @@ class ComputeOps:
         if splits == 1:
             return c.view(c.shape[1:], c.strides[1:], 0)
         return self._sum_splits(c, bshape + (m, n), out_dtype)
+
+    def _gemm_reg(self, a, b, head, subs, out_dtype, nz, alpha):
+        """`_gemm` for software adapters (`rt.prefers_registers`): `matmul_reg4.wgsl` (vec4
+        loads) where A is contiguous along K and B along K or N, else `matmul_reg.wgsl`;
+        MB x 4 outputs per invocation, no workgroup memory, no split-K."""
+        m, k, n = *a.shape[-2:], b.shape[-1]
+        c = self.new(a.shape[:-2] + (m, n), out_dtype)
+        subs = {**subs, "TO": STORAGE_TYPE[out_dtype]}
+        name, vb = "matmul_reg", _vec_axis(b, k, n)
+        if a.dtype in _FLOATS and vb is not None and _vec_axis(a, m, k) == 1:
+            name, subs["BVK"] = "matmul_reg4", str(vb == 0).lower()
+        binds = [self._bind(a), self._bind(b), self._bind(c)]
+
+        def pack(z0: int, count: int) -> bytes:
+            return _MM.pack(*head, z0, alpha, 0, 0, count, 0, 1, k, 0)
+
+        mb = 4 if m <= 4 else 8 if m <= 8 else 16
+        self._blocks(name, subs, binds, m, n, nz, mb, pack)
+        return c
+
+    def _blocks(self, name, subs, binds, m, n, nz, mb, pack) -> None:
+        """Dispatch a register-blocked kernel (matmul_reg*, conv_reg*): one invocation per
+        mb x 4 block of each of `nz` (m, n) results, grid linear over (z, row block,
+        column block); `pack(z0, count)` gives the uniforms for `count` z from z0.
+
+        Small grids take smaller blocks (mb halves down to 4, which keeps any mb that
+        divided the row count dividing it) and 16-invocation workgroups: software adapters
+        spread workgroups over CPU threads, and one 64-wide workgroup runs on one.
+        """
+        while mb > 4 and nz * -(-m // mb) * -(-n // 4) < 1024:
+            mb //= 2
+        per_z = -(-m // mb) * -(-n // 4)
+        wg = 64 if nz * per_z >= 4096 else 16
+        pipe = self.rt.pipeline(name, {**subs, "MB": mb, "WG": wg})
+        step = max(1, MAX_GROUPS * MAX_GROUPS * wg // 2 // per_z)
+        for z0 in range(0, nz, step):
+            count = min(step, nz - z0)
+            self.rt.dispatch(pipe, binds, pad16(pack(z0, count)), grid(count * per_z, wg))
 
     def _sum_splits(self, part: GPUArray, shape: tuple[int, ...], dtype: str) -> GPUArray:
         """Sum split-K partials (S, *shape) over S: ones (1, S) @ partials (S, rest)."""
@@ -279,11 +326,31 @@ class ComputeOps:
         bias = self._dense(b) if b is not None else self._one(x.dtype)
         kk, npos = math.prod(kernel), math.prod(out_sp)
         geo = _conv_geometry(x, None, insp, out_sp, kernel, stride, pads, dilation)
-        binds = [self._bind(x), self._bind(w), self._bind(bias), self._bind(y)]
-        self._tiles(
-            "conv", x.dtype, binds, geo, (og, npos, cg * kk), n * groups,
-            (groups, cg, og, kk, x.offset, 0, int(b is not None), npos),
-        )  # fmt: skip
+        tail = (groups, cg, og, kk, x.offset, 0, int(b is not None), npos)
+        if getattr(self.rt, "prefers_registers", False):
+            # scalar weights take any block height: few channels get an exact one (LeNet's 6)
+            name, mb = "conv_reg", og if og <= 8 else 16
+            if cg % 4 == 0:  # channels-last copies of x and w: vec4 loads along channels
+                nd = len(kernel)
+                name = "conv_reg_nhwc"
+                xt = self.contiguous(self.permute(x, (0, *range(2, 2 + nd), 1)))
+                x = self.permute(xt, (0, nd + 1, *range(1, nd + 1)))
+                w = self.contiguous(self.permute(w, (0, *range(2, 2 + nd), 1)))
+                geo = _conv_geometry(x, None, insp, out_sp, kernel, stride, pads, dilation)
+                tail = (groups, cg, og, kk, 0, 0, int(b is not None), npos)
+            elif og % 4 == 0:  # vec4 weight loads from a (groups, Cg*K, Og) copy
+                name, mb = "conv_reg4", 16 if og % 16 == 0 else 8 if og % 8 == 0 else 4
+                w = self.contiguous(self.permute(self.reshape(w, (groups, og, cg * kk)), (0, 2, 1)))
+            binds = [self._bind(x), self._bind(w), self._bind(bias), self._bind(y)]
+
+            def pack(z0: int, count: int) -> bytes:
+                return _CONV.pack(*geo, og, npos, cg * kk, z0, *tail, 1, cg * kk, count)
+
+            subs = {"TS": STORAGE_TYPE[x.dtype], "TC": COMPUTE_TYPE[x.dtype]}
+            self._blocks(name, subs, binds, og, npos, n * groups, mb, pack)
+        else:
+            binds = [self._bind(x), self._bind(w), self._bind(bias), self._bind(y)]
+            self._tiles("conv", x.dtype, binds, geo, (og, npos, cg * kk), n * groups, tail)
         return y, None
 
     def conv_weight_grad(self, g, x, w_shape, stride, pads, dilation, groups: int, cols=None):
@@ -462,8 +529,10 @@ class ComputeOps:
                 mode = 1 if mask.dtype == "bool" else 2
                 mk = self.expand(mask, s.shape)
                 mstrides, mo = dims8(mk.strides), mk.offset
+            # one invocation per row on software adapters (no barriers) for short rows
+            per_row = getattr(self.rt, "prefers_registers", False) and lk <= 1024
             pipe = self.rt.pipeline(
-                "attn_softmax",
+                "attn_softmax_row" if per_row else "attn_softmax",
                 {
                     "TS": "f32",
                     "TM": STORAGE_TYPE[mk.dtype],
@@ -476,7 +545,7 @@ class ComputeOps:
             )  # fmt: skip
             self.rt.dispatch(
                 pipe, [self._bind(s), self._bind(mk), self._bind(p)], pad16(params),
-                _row_grid(rows),
+                grid(rows, 64) if per_row else _row_grid(rows),
             )  # fmt: skip
         return self._gemm(p, v), p
 

@@ -34,9 +34,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var iy = p.oy + i;
     var iz = p.oz + i;
     if (!CONTIGUOUS) {
-        ix = strided_offset(i, p.rank, p.shape, p.sx, p.ox);
-        iy = strided_offset(i, p.rank, p.shape, p.sy, p.oy);
-        iz = strided_offset(i, p.rank, p.shape, p.sz, p.oz);
+        let o = strided_offset3(i, p.rank, p.shape, p.sx, p.sy, p.sz, vec3<u32>(p.ox, p.oy, p.oz));
+        ix = o.x;
+        iy = o.y;
+        iz = o.z;
     }
     let x = $TC(X[ix]);
     let y = $TC(Y[iy]);

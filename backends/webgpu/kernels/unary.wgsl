@@ -32,8 +32,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var ix = p.ox + i;
     var iy = p.oy + i;
     if (!CONTIGUOUS) {
-        ix = strided_offset(i, p.rank, p.shape, p.sx, p.ox);
-        iy = strided_offset(i, p.rank, p.shape, p.sy, p.oy);
+        let o = strided_offset3(i, p.rank, p.shape, p.sx, p.sy, p.sy, vec3<u32>(p.ox, p.oy, 0u));
+        ix = o.x;
+        iy = o.y;
     }
     let x = $TC(X[ix]);
     Y[iy] = $EXPR;
