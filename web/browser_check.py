@@ -48,6 +48,7 @@ _RUN = """async ([url, flat, shape]) => {
   const { Wisp } = await import(`${location.origin}/wisp.js`);
   window.wisp ??= await Wisp.init({ pyodide: "pyodide/", bundle: "wisp-bundle.zip" });
   const m = await wisp.load(url, { executor: "auto" });
+  await m.ready();  // on a fallback adapter auto measures webgpu in the background first
   const x = new Float32Array(flat);
   await m.run(x.subarray(0, 64), [1, 1, 8, 8]);  // warm: kernels compile on the first run
   const one = await m.run(x.subarray(0, 64), [1, 1, 8, 8]);
