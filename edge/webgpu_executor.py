@@ -30,6 +30,7 @@ Ops with no mapping here raise `NotImplementedError` at load, naming them all.
 
 from __future__ import annotations
 
+import inspect
 import math
 import struct
 import sys
@@ -93,12 +94,19 @@ class BackendExecutor(NumpyInputs):
         for i in graph.constants:
             self.template[i] = self._constant(graph, i)
         vals = graph.values
+        # conv -> relu pairs whose conv output nothing else reads: the conv stores relu(y)
+        # and the relu node passes it on (observers see the conv's output already relu'd)
+        self.fused_relu = _relu_fusions(graph, backend)
+        skipped = set(self.fused_relu.values())
+        self.current_node = -1
 
         def make(k: int) -> Kernel:
             node = graph.nodes[k]
+            if k in skipped:
+                return _identity
             ins = [None if i == NO_VALUE else vals[i] for i in node.inputs]
             outs = [vals[o] for o in node.outputs]
-            self.current_op = node.op
+            self.current_op, self.current_node = node.op, k
             return OPS[node.op](self, self.plan.attrs[k], ins, outs)
 
         self.steps = _steps(self.plan, make, n)
@@ -770,6 +778,41 @@ def _bilinear(ex, attrs, ins, outs):
     return bilinear
 
 
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _relu_fusions(graph: Graph, be: Any) -> dict[int, int]:
+    """{conv node: relu node} for each conv1d/2d/3d whose only output feeds exactly one
+    node, a float relu, and is no graph output; empty when `be.conv` takes no `relu`."""
+    conv = getattr(be, "conv", None)
+    if conv is None or "relu" not in inspect.signature(conv).parameters:
+        return {}
+    readers: dict[int, list[int]] = {}
+    for k, node in enumerate(graph.nodes):
+        for i in node.inputs:
+            if i != NO_VALUE:
+                readers.setdefault(i, []).append(k)
+    outputs = set(graph.outputs)
+    fused = {}
+    for k, node in enumerate(graph.nodes):
+        if node.op not in ("conv1d", "conv2d", "conv3d") or len(node.outputs) != 1:
+            continue
+        y = node.outputs[0]
+        users = readers.get(y, [])
+        if y in outputs or len(users) != 1:
+            continue
+        r = graph.nodes[users[0]]
+        if r.op == "relu" and list(r.inputs) == [y] and graph.values[y].dtype in FLOAT_DTYPES:
+            fused[k] = users[0]
+    return fused
+
+
+def _takes_cache(be: Any) -> bool:
+    """Whether `be.conv` keeps constant weights' re-laid-out copies (webgpu does)."""
+    return "const_cache" in inspect.signature(be.conv).parameters
+
+
 def _conv_factory(nd: int) -> Callable[..., Kernel]:
     def factory(ex, attrs, ins, outs):
         be = ex.be
@@ -780,12 +823,17 @@ def _conv_factory(nd: int) -> Callable[..., Kernel]:
         stride, dil = per_dim(attrs["stride"]), per_dim(attrs["dilation"])
         pads = conv_pairs(attrs["padding"], nd)
         groups = attrs["groups"]
+        # constant weights: the backend may keep its re-laid-out copy of them here
+        cache: dict | None = {} if ins[1] is not None and ins[1].is_constant else None
+        kw = {"const_cache": cache} if cache is not None and _takes_cache(be) else {}
+        if ex.current_node in getattr(ex, "fused_relu", {}):
+            kw["relu"] = True
 
         def conv(x, w, b=None):
             unbatched = x.ndim == nd + 1
             if unbatched:
                 x = be.reshape(x, (1,) + tuple(x.shape))
-            y, _ = be.conv(x, w, b, stride, pads, dil, groups)
+            y, _ = be.conv(x, w, b, stride, pads, dil, groups, **kw)
             return be.reshape(y, tuple(y.shape[1:])) if unbatched else y
 
         return conv

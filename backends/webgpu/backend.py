@@ -343,9 +343,31 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
                     (count,), (sa,), (sy,), count, oa, oy, ba, by, a.dtype, y.dtype, expr, s0, s1
                 )
             return y
+        shape, (sx, sy) = merge_dims(a.shape, a.strides, y.strides)
+        contiguous = sx == sy == contiguous_strides(shape)
+        bx, by = self._bind(a), self._bind(y)
+        if not contiguous and _grid_fits(shape):
+            wx, wy, groups, dims = _grid_shape(shape)
+            pipe = self.rt.pipeline(
+                "unary_grid",
+                {
+                    "TX": STORAGE_TYPE[a.dtype],
+                    "TY": STORAGE_TYPE[y.dtype],
+                    "TC": COMPUTE_TYPE[a.dtype],
+                    "EXPR": expr,
+                    "WX": wx,
+                    "WY": wy,
+                },
+            )
+            params = struct.pack(
+                "<4I4i4i2I2f", *dims, *_grid_strides(sx), *_grid_strides(sy), a.offset,
+                y.offset, s0, s1,
+            )  # fmt: skip
+            self.rt.dispatch(pipe, [bx, by], pad16(params), groups)
+            return y
         self._map_dispatch(
-            a.shape, a.strides, y.strides, n, a.offset, y.offset, self._bind(a), self._bind(y),
-            a.dtype, y.dtype, expr, s0, s1, a.is_contiguous and y.is_contiguous,
+            shape, sx, sy, n, a.offset, y.offset, bx, by, a.dtype, y.dtype, expr, s0, s1,
+            contiguous,
         )  # fmt: skip
         return y
 
@@ -442,10 +464,33 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
                     sa == 1 and sb == 1 and sz == 1,
                 )  # fmt: skip
             return z
+        shape, (sa, sb, sz) = merge_dims(shape, a.strides, b.strides, z.strides)
+        contiguous = sa == sb == sz == contiguous_strides(shape)
+        offsets = (a.offset, b.offset, z.offset)
+        binds = (self._bind(a), self._bind(b), self._bind(z))
+        if not contiguous and _grid_fits(shape):
+            wx, wy, groups, dims = _grid_shape(shape)
+            pipe = self.rt.pipeline(
+                "binary_grid",
+                {
+                    "TX": STORAGE_TYPE[a.dtype],
+                    "TY": STORAGE_TYPE[b.dtype],
+                    "TZ": STORAGE_TYPE[z.dtype],
+                    "TC": COMPUTE_TYPE[a.dtype],
+                    "EXPR": expr,
+                    "WX": wx,
+                    "WY": wy,
+                },
+            )
+            params = struct.pack(
+                "<4I4i4i4i3If", *dims, *_grid_strides(sa), *_grid_strides(sb),
+                *_grid_strides(sz), *offsets, s0,
+            )  # fmt: skip
+            self.rt.dispatch(pipe, list(binds), pad16(params), groups)
+            return z
         self._zip_dispatch(
-            shape, a.strides, b.strides, z.strides, n, (a.offset, b.offset, z.offset),
-            (self._bind(a), self._bind(b), self._bind(z)), (a.dtype, b.dtype, z.dtype), expr, s0,
-            a.is_contiguous and b.is_contiguous and z.is_contiguous,
+            shape, sa, sb, sz, n, offsets, binds, (a.dtype, b.dtype, z.dtype), expr, s0,
+            contiguous,
         )  # fmt: skip
         return z
 
@@ -475,6 +520,57 @@ class WebGPUBackend(ElementwiseOps, ReduceOps, IndexOps, ComputeOps, OptimOps):
             s0,
         )
         self.rt.dispatch(pipe, list(binds), pad16(params), grid(n, 256))
+
+
+def merge_dims(
+    shape: tuple[int, ...], *strides: tuple[int, ...]
+) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
+    """(shape, strides per operand) with size-1 dims dropped and each dim merged into the
+    one outside it wherever that is contiguous with it in every operand: a (N, C, H, W) +
+    (1, C, 1, 1) bias becomes (N, C, H*W) and a permuted copy loses the dims it keeps in
+    order, so the kernels do fewer index steps (or none: see `_grid_fits`)."""
+    out: list[int] = []
+    outs: list[list[int]] = [[] for _ in strides]
+    for d, n in enumerate(shape):
+        if n == 1:
+            continue
+        if out and all(o[-1] == st[d] * n for o, st in zip(outs, strides)):
+            out[-1] *= n
+            for o, st in zip(outs, strides):
+                o[-1] = st[d]
+        else:
+            out.append(n)
+            for o, st in zip(outs, strides):
+                o.append(st[d])
+    return tuple(out), [tuple(o) for o in outs]
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()
+
+
+def _grid_shape(shape: tuple[int, ...]) -> tuple[int, int, tuple[int, ...], tuple[int, ...]]:
+    """(WX, WY, groups, (inner, middle, outer, 0)) of a merged shape of rank <= 3 for the
+    `*_grid.wgsl` kernels: 256 invocations per workgroup (fewer for tiny shapes), WX
+    spanning the inner dim so short rows do not leave most of a workgroup idle."""
+    inner, mid, outer = (tuple(reversed(shape)) + (1, 1, 1))[:3]
+    wx = min(256, _pow2(inner))
+    wy = min(256 // wx, _pow2(mid))
+    return wx, wy, (-(-inner // wx), -(-mid // wy), outer), (inner, mid, outer, 0)
+
+
+def _grid_fits(shape: tuple[int, ...]) -> bool:
+    """Whether a merged shape fits the `*_grid.wgsl` kernels' 3-d dispatch (65535 groups
+    per grid dim)."""
+    if len(shape) > 3:
+        return False
+    _, _, groups, _ = _grid_shape(shape)
+    return max(groups) <= 65535
+
+
+def _grid_strides(strides: tuple[int, ...]) -> tuple[int, ...]:
+    """Strides of a merged view as the grid kernels' (inner, middle, outer, 0)."""
+    return (tuple(reversed(strides)) + (0, 0, 0, 0))[:4]
 
 
 def _is_plain_host(data: Any) -> bool:

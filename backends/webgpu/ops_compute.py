@@ -310,9 +310,15 @@ class ComputeOps:
         return arr
 
     # ---------------------------------------------------------------- convolution
-    def conv(self, x, w, b, stride, pads, dilation, groups: int):
+    def conv(self, x, w, b, stride, pads, dilation, groups: int, const_cache=None, relu=False):
         """N-d convolution (1 to 3 spatial dims) as implicit GEMMs; returns (out, None):
-        there are no columns to keep (the weight gradient reads x again)."""
+        there are no columns to keep (the weight gradient reads x again).
+
+        `const_cache`: a dict the caller keeps per call site when `w` never changes (the
+        edge executor's constant weights): the re-laid-out weight copies some kernels read
+        are made once and kept there. NOTE: never pass one for trainable weights (an
+        optimizer step rewrites the same storage, and the cached copy would go stale).
+        `relu`: return relu(conv) (fused into the register kernels' store)."""
         _check_float(x, "conv")
         n, cin = x.shape[:2]
         cout, cg, *kernel = w.shape
@@ -335,23 +341,48 @@ class ComputeOps:
                 name = "conv_reg_nhwc"
                 xt = self.contiguous(self.permute(x, (0, *range(2, 2 + nd), 1)))
                 x = self.permute(xt, (0, nd + 1, *range(1, nd + 1)))
-                w = self.contiguous(self.permute(w, (0, *range(2, 2 + nd), 1)))
+                w = self._const_layout(
+                    const_cache, "nhwc", w, lambda w: self.permute(w, (0, *range(2, 2 + nd), 1))
+                )
                 geo = _conv_geometry(x, None, insp, out_sp, kernel, stride, pads, dilation)
                 tail = (groups, cg, og, kk, 0, 0, int(b is not None), npos)
             elif og % 4 == 0:  # vec4 weight loads from a (groups, Cg*K, Og) copy
                 name, mb = "conv_reg4", 16 if og % 16 == 0 else 8 if og % 8 == 0 else 4
-                w = self.contiguous(self.permute(self.reshape(w, (groups, og, cg * kk)), (0, 2, 1)))
+                w = self._const_layout(
+                    const_cache,
+                    "reg4",
+                    w,
+                    lambda w: self.permute(self.reshape(w, (groups, og, cg * kk)), (0, 2, 1)),
+                )
             binds = [self._bind(x), self._bind(w), self._bind(bias), self._bind(y)]
 
             def pack(z0: int, count: int) -> bytes:
                 return _CONV.pack(*geo, og, npos, cg * kk, z0, *tail, 1, cg * kk, count)
 
-            subs = {"TS": STORAGE_TYPE[x.dtype], "TC": COMPUTE_TYPE[x.dtype]}
+            subs = {
+                "TS": STORAGE_TYPE[x.dtype],
+                "TC": COMPUTE_TYPE[x.dtype],
+                "RELU": str(bool(relu)).lower(),
+            }
+            if name != "conv_reg_nhwc":  # no padding: every window is inside the input
+                subs["INSIDE"] = str(not any(lo or hi for lo, hi in pads)).lower()
             self._blocks(name, subs, binds, og, npos, n * groups, mb, pack)
         else:
             binds = [self._bind(x), self._bind(w), self._bind(bias), self._bind(y)]
             self._tiles("conv", x.dtype, binds, geo, (og, npos, cg * kk), n * groups, tail)
+            if relu:
+                y = self.relu(y)
         return y, None
+
+    def _const_layout(self, cache, kind: str, w: GPUArray, view) -> GPUArray:
+        """`contiguous(view(w))`, kept in `cache` (if given) under w's identity and layout."""
+        if cache is None:
+            return self.contiguous(view(w))
+        key = (kind, id(w.storage), w.offset, w.shape, w.strides)
+        out = cache.get(key)
+        if out is None:
+            out = cache[key] = self.contiguous(view(w))
+        return out
 
     def conv_weight_grad(self, g, x, w_shape, stride, pads, dilation, groups: int, cols=None):
         """d(loss)/d(weight) of `conv`: per group, G (Og, N*P) @ cols (N*P, Cg*K)."""

@@ -10,6 +10,7 @@ $ENABLE
 //!include index
 //!include window
 //!include conv_params
+//!include conv_act
 
 @group(0) @binding(1) var<storage, read> X: array<vec4<$TS>>;
 @group(0) @binding(2) var<storage, read> W: array<vec4<$TS>>;  // (Cout, *ksz, Cg)
@@ -85,7 +86,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             let row = (nb * p.groups * p.og + o) * p.N;
             for (var j = 0u; j < 4u; j = j + 1u) {
                 if (n0 + j < p.N) {
-                    Y[row + n0 + j] = $TS(acc[i][j] + bias);
+                    Y[row + n0 + j] = $TS(conv_act(f32(acc[i][j] + bias)));
                 }
             }
         }
