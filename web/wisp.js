@@ -67,6 +67,23 @@ function floatView(bytes) {
   return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
 }
 
+/**
+ * Run `load` (which loads Pyodide) with WebAssembly's JSPI hidden unless `jspi`, then put it
+ * back. Pyodide turns JSPI on when `"Suspending" in WebAssembly`; Wisp never needs it (all its
+ * waiting is plain async/await), and in headless Chromium 150 pages with it crashed now and
+ * then (SIGSEGV on a page-aligned address in a wasm renderer: a switched stack's guard page).
+ */
+async function withoutJspi(load, jspi) {
+  const saved = Object.getOwnPropertyDescriptor(WebAssembly, "Suspending");
+  if (jspi || !saved) return load();
+  delete WebAssembly.Suspending;
+  try {
+    return await load();
+  } finally {
+    Object.defineProperty(WebAssembly, "Suspending", saved);
+  }
+}
+
 function checkShape(shape) {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new WispError(`shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
@@ -154,7 +171,8 @@ export class Wisp {
   /**
    * Load Pyodide and Wisp's runtime bundle; start WebGPU when asked and available.
    * @param {{pyodide?: string, bundle?: string, webgpu?: boolean, adapterOptions?: object,
-   *   pyodideOptions?: object}} [options] URLs are relative to the page
+   *   pyodideOptions?: object, jspi?: boolean}} [options] URLs are relative to the page;
+   *   `jspi: true` lets Pyodide use WebAssembly stack switching (see withoutJspi)
    */
   static async init({
     pyodide = "/pyodide/",
@@ -162,6 +180,7 @@ export class Wisp {
     webgpu = true,
     adapterOptions = null,
     pyodideOptions = {},
+    jspi = false,
   } = {}) {
     const indexURL = absolute(pyodide.endsWith("/") ? pyodide : `${pyodide}/`);
     const bundleBytes = fetchBytes(absolute(bundle), bundle); // in parallel with Pyodide's start
@@ -172,7 +191,7 @@ export class Wisp {
     } catch (e) {
       throw new WispError(`could not import ${indexURL}pyodide.mjs: ${e.message || e}`);
     }
-    const py = await loadPyodide({ indexURL, ...pyodideOptions });
+    const py = await withoutJspi(() => loadPyodide({ indexURL, ...pyodideOptions }), jspi);
     py.unpackArchive((await bundleBytes).buffer, "zip", { extractDir: "/home/pyodide" });
     const bridge = py.pyimport("wisp.web.bridge");
     const numpy = bridge.numpy_available();

@@ -8,3 +8,9 @@ def test_bundle_imports_without_numpy(py):
     )
     assert r == ["/home/pyodide/wisp/edge/__init__.py", True]
     assert py.foreign_requests() == []
+
+
+def test_pyodide_runs_without_jspi(py):
+    """The harness (like web/wisp.js) hides JSPI while Pyodide loads; WebAssembly keeps it."""
+    r = py.page.evaluate("() => [pyodide._module.jspiSupported, 'Suspending' in WebAssembly]")
+    assert r[0] is False, r
