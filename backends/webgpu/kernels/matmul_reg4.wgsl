@@ -11,27 +11,10 @@ $ENABLE
 @group(0) @binding(2) var<storage, read> B: array<vec4<$TS>>;
 @group(0) @binding(3) var<storage, read_write> C: array<$TO>;
 
-const WG: u32 = ${WG}u;  // invocations per workgroup (fewer for small grids)
-const MB: u32 = ${MB}u;  // rows per invocation
 const BVK: bool = ${BVK};
+//!include matmul_reg_body
 
-var<private> split_id: u32;  // c_index's split-K offset: always 0 here
-
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let id = linear_id(gid, nwg, WG);
-    let nblk = (p.N + 3u) / 4u;
-    let mblk = (p.M + MB - 1u) / MB;
-    let zz = id / (nblk * mblk);
-    if (zz >= p.nz) {
-        return;
-    }
-    let z = zz + p.z0;
-    let rest = id - zz * nblk * mblk;
-    let m0 = (rest / nblk) * MB;
-    let n0 = (rest % nblk) * 4u;
-    let abase = i32(strided_offset(z, p.brank, p.bshape, p.sa, p.oa));
-    let bbase = i32(strided_offset(z, p.brank, p.bshape, p.sb, p.ob));
+fn accumulate(m0: u32, n0: u32, abase: i32, bbase: i32) {
     var ia: array<i32, MB>;  // in vec4 units
     for (var i = 0u; i < MB; i = i + 1u) {
         ia[i] = (abase + i32(min(m0 + i, p.M - 1u)) * p.a_rs) / 4;
@@ -45,7 +28,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
     }
     let bstep = select(p.b_rs, 1, BVK);  // vec4 units per 4 k: B's k stride
-    var acc: array<vec4<$TC>, MB>;
     for (var k4 = 0; k4 < i32(p.K / 4u); k4 = k4 + 1) {
         var bm: mat4x4<$TC>;
         if (BVK) {  // columns: b_j = B[k..k+4, n0 + j]; a * bm = (dot(a, b_j))_j
@@ -66,16 +48,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 acc[i] = acc[i] + a * bm;
             } else {
                 acc[i] = acc[i] + bm * a;
-            }
-        }
-    }
-    for (var i = 0u; i < MB; i = i + 1u) {
-        let m = m0 + i;
-        if (m < p.M) {
-            for (var j = 0u; j < 4u; j = j + 1u) {
-                if (n0 + j < p.N) {
-                    C[c_index(z, m, n0 + j)] = $TO(acc[i][j] * $TC(p.alpha));
-                }
             }
         }
     }
