@@ -138,7 +138,8 @@ def test_cnn_trains_with_sgd_momentum_like_the_cpu(py) -> None:
 
 
 def test_training_step_rate(py) -> None:
-    """Steps per second of the MLP in the page (printed for the report; run with -s)."""
+    """Steps per second of the MLP in the page (printed for the report; run with -s); the
+    loss must fall, and dispatches must be batched into far fewer submits."""
     r = py.run(
         "import wisp, wisp.web, time\n"
         "import wisp.nn as nn, wisp.nn.functional as F\n"
@@ -151,10 +152,13 @@ def test_training_step_rate(py) -> None:
         "    for _ in range(n):\n"
         "        opt.zero_grad(); loss = F.cross_entropy(model(x), y); loss.backward(); opt.step()\n"
         "    return await loss.item_async()\n"
-        "await steps(3)\n"
-        "t0 = time.perf_counter(); await steps(20); dt = time.perf_counter() - t0\n"
+        "first = await steps(3)\n"
+        "t0 = time.perf_counter(); last = await steps(20); dt = time.perf_counter() - t0\n"
         "rt = wisp.backends.get('webgpu').rt\n"
-        "[20 / dt, rt.stats['dispatches'], rt.stats['submits']]"
+        "[20 / dt, rt.stats['dispatches'], rt.stats['submits'], first, last]"
     )
-    print(f"\nbrowser MLP 64-128-10 batch 64 Adam: {r[0]:.1f} steps/s (stats {r[1:]})")
-    assert r[0] > 0
+    rate, dispatches, submits, first, last = r
+    print(f"\nbrowser MLP 64-128-10 batch 64 Adam: {rate:.1f} steps/s "
+          f"({dispatches} dispatches in {submits} submits; loss {first:.3f} -> {last:.3f})")  # fmt: skip
+    assert rate > 0 and last < first, r
+    assert submits * 5 < dispatches, r
